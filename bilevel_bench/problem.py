@@ -1,0 +1,194 @@
+"""The bilevel problem protocol.
+
+A problem knows its instance, its follower and its leader objective, nothing about heuristics or
+experiments (the pymoo split: Problem / Algorithm / Termination).
+
+The leader's decision is a flat float vector ``x`` within :meth:`BilevelProblem.bounds`. For it,
+:meth:`follower_response` solves **every** follower problem exactly and breaks ties explicitly:
+
+- ``optimistic`` (default): among the follower's optimal responses, the one best for the leader;
+- ``pessimistic``: the one worst for the leader.
+
+Both are a lexicographic second solve with the follower's objective held at its optimum within
+:data:`TIE_TOL_ABS` + :data:`TIE_TOL_REL` * |optimum|. A leader decision that leaves a follower infeasible
+(or unbounded for the leader, as a pessimistic follower can be) does not raise: it is an infeasible
+candidate with a positive violation that pymoo can rank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from bilevel_bench.errors import InputError
+from bilevel_bench.instance import Instance
+
+TieBreak = Literal["optimistic", "pessimistic"]
+TIE_BREAKS: tuple[str, ...] = ("optimistic", "pessimistic")
+
+#: The follower's objective is held at ``optimum + TIE_TOL_ABS + TIE_TOL_REL * |optimum|`` in the
+#: tie-breaking second stage. Small enough not to admit suboptimal responses of practical size, large
+#: enough that the LP solver's own feasibility tolerance (1e-7 in GLOP) never makes the stage infeasible.
+TIE_TOL_ABS = 1e-6
+TIE_TOL_REL = 1e-9
+
+#: Follower statuses. Only ``optimal`` gives a bilevel-feasible candidate.
+OPTIMAL, INFEASIBLE, UNBOUNDED, LIMIT, INVALID = "optimal", "infeasible", "unbounded", "limit", "invalid"
+
+#: Violation added when a follower is not solved to optimality, so such candidates rank behind every
+#: candidate whose follower is fine but which breaks leader constraints by a little.
+FOLLOWER_FAILURE_VIOLATION = 1e6
+
+
+def tie_tolerance(optimum: float) -> float:
+    return TIE_TOL_ABS + TIE_TOL_REL * abs(optimum)
+
+
+@dataclasses.dataclass(frozen=True)
+class FollowerResponse:
+    """The followers' exact response to one leader decision (plain data)."""
+
+    status: str
+    value: float  # the follower objective(s), summed; nan unless optimal
+    solution: dict[str, np.ndarray]
+    n_solves: int  # solver calls made (both tie-break stages count)
+    seconds: float = 0.0
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OPTIMAL
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """A leader decision's value in the leader's sense (a profit is a profit), and its violation."""
+
+    value: float  # nan when the follower is not optimal
+    violation: float  # >= 0; 0 means bilevel feasible
+    follower: FollowerResponse
+
+    @property
+    def feasible(self) -> bool:
+        return self.follower.ok and self.violation <= 0.0
+
+
+@dataclasses.dataclass
+class ExactResult:
+    """What a single-level exact baseline reports."""
+
+    objective: float  # best bilevel-feasible value found (leader's sense); nan if none
+    bound: float  # proven bound on the optimum (leader's sense); nan if none
+    status: str  # "optimal", "time_limit", "infeasible", "error"
+    time_s: float
+    solution: dict[str, Any]  # leader decision (named, JSON-ready), plus "x" as the flat vector
+    method: str = ""
+    notes: str = ""
+
+    @property
+    def gap(self) -> float:
+        """Relative gap between objective and bound (0 when proven optimal)."""
+        if math.isnan(self.objective) or math.isnan(self.bound):
+            return math.nan
+        return abs(self.bound - self.objective) / max(1e-9, abs(self.objective))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "objective": self.objective,
+            "status": self.status,
+            "bound": self.bound,
+            "gap": self.gap,
+            "time_s": self.time_s,
+            "method": self.method,
+            "notes": self.notes,
+            "solution": self.solution,
+        }
+
+
+class BilevelProblem(ABC):
+    """A bilevel problem on one instance. Subclasses are cheap to build and picklable (plain data only).
+
+    OR-Tools models are never stored on the object: they are built inside :meth:`follower_response` from
+    the instance's arrays, so a problem can be sent to a worker process as it is.
+    """
+
+    family: ClassVar[str] = ""
+    sense: ClassVar[Literal["max", "min"]] = "max"
+
+    def __init__(self, instance: Instance, tie_break: str = "optimistic") -> None:
+        if tie_break not in TIE_BREAKS:
+            raise InputError("<problem>", "tie_break", f"{tie_break!r} is not one of {TIE_BREAKS}")
+        self.instance = instance
+        self.tie_break: TieBreak = tie_break  # type: ignore[assignment]
+
+    # -- the leader's space -------------------------------------------------------------------------
+    @abstractmethod
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the flat leader vector."""
+
+    @property
+    def n_var(self) -> int:
+        return len(self.bounds()[0])
+
+    def integer_mask(self) -> np.ndarray:
+        """Which leader variables are integer (none by default)."""
+        return np.zeros(self.n_var, dtype=bool)
+
+    def repair(self, x: np.ndarray) -> np.ndarray:
+        """Map a vector in the bounds onto the leader's feasible set where that is cheap (default: as is)."""
+        return x
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        """The leader decision as named, JSON-ready arrays (default: the flat vector)."""
+        return {"x": np.asarray(x, dtype=float).tolist()}
+
+    # -- the follower and the leader's objective ----------------------------------------------------
+    @abstractmethod
+    def follower_response(self, x: np.ndarray) -> FollowerResponse:
+        """Solve every follower problem exactly for ``x``, ties broken by ``self.tie_break``."""
+
+    @abstractmethod
+    def leader_objective(self, x: np.ndarray, response: FollowerResponse) -> float:
+        """The leader's objective in its own sense, given an optimal follower response."""
+
+    def leader_violation(self, x: np.ndarray, response: FollowerResponse | None) -> float:
+        """Total violation of the leader's own constraints (>= 0)."""
+        return 0.0
+
+    def evaluate(self, x: np.ndarray) -> Evaluation:
+        """Follower response, leader value and violation for one decision. Never raises on bad ``x``."""
+        x = np.asarray(x, dtype=float)
+        start = time.perf_counter()
+        try:
+            response = self.follower_response(x)
+        except (ArithmeticError, ValueError) as exc:  # a numerical failure is an infeasible candidate
+            response = FollowerResponse(INVALID, math.nan, {}, 1, time.perf_counter() - start, repr(exc))
+        violation = self.leader_violation(x, response)
+        if not response.ok:
+            return Evaluation(math.nan, violation + FOLLOWER_FAILURE_VIOLATION, response)
+        return Evaluation(float(self.leader_objective(x, response)), violation, response)
+
+    # -- the exact baseline -------------------------------------------------------------------------
+    @abstractmethod
+    def exact(self, time_limit: float = 60.0) -> ExactResult:
+        """Solve the single-level reformulation; report objective, bound, status, gap and time."""
+
+    def is_better(self, a: float, b: float) -> bool:
+        """Whether leader value ``a`` is strictly better than ``b`` in the leader's sense."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
+        return a > b if self.sense == "max" else a < b
+
+    def gap_pct(self, value: float, reference: float) -> float:
+        """How far ``value`` falls short of ``reference``, in % of |reference| (>= 0 unless it beats it)."""
+        if math.isnan(value) or math.isnan(reference):
+            return math.nan
+        shortfall = reference - value if self.sense == "max" else value - reference
+        return 100.0 * shortfall / max(1e-9, abs(reference))
