@@ -70,14 +70,9 @@ class Instance:
         """Family-specific checks; the base class checks that every number is finite."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
-                bad = ~np.isfinite(value)
-                require(
-                    not bad.any(),
-                    source,
-                    f.name,
-                    f"non-finite value {value[bad].flat[0]!r} at index {np.argwhere(bad)[0].tolist()}",
-                )
+            if isinstance(value, np.ndarray) and value.dtype.kind in "fc" and not np.isfinite(value).all():
+                where = np.argwhere(~np.isfinite(value))[0]
+                raise InputError(source, f.name, f"non-finite value {value[tuple(where)]!r} at index {where.tolist()}")
             elif isinstance(value, float):
                 require(math.isfinite(value), source, f.name, f"non-finite value {value!r}")
 
