@@ -81,8 +81,7 @@ def solve_lp(
     solver = pywraplp.Solver.CreateSolver("GLOP")
     inf = solver.infinity()
     y = [
-        solver.NumVar(float(lo), inf if math.isinf(hi) else float(hi), "")
-        for lo, hi in zip(lp.lb, lp.ub, strict=True)
+        solver.NumVar(float(lo), inf if math.isinf(hi) else float(hi), "") for lo, hi in zip(lp.lb, lp.ub, strict=True)
     ]
     _add_rows(solver, y, lp.A_ub, -inf, lp.b_ub)
     _add_rows(solver, y, lp.A_eq, lp.b_eq, lp.b_eq)
@@ -115,10 +114,27 @@ def solve_lexicographic(lp: LinearProgram, preference: np.ndarray, tie_break: st
     if not np.any(preference):
         return first, 1
     cap = first.value + tie_tolerance(first.value)
-    second = solve_lp(lp, preference, maximize=(tie_break == "optimistic"), cap=(lp.c, cap))
+    maximize = tie_break == "optimistic"
+    second = solve_lp(lp, preference, maximize=maximize, cap=(lp.c, cap))
+    if second.status == INFEASIBLE:
+        # Stage 1's optimum is feasible for stage 2 by construction, so "infeasible" here is GLOP's answer
+        # for a dual-infeasible LP: confirm unboundedness inside a large box before saying so.
+        return LPSolution(_confirm_unbounded(lp, preference, maximize, cap), np.empty(0), math.nan), 3
     if second.status != OPTIMAL:
         return second, 2
     return LPSolution(OPTIMAL, second.y, float(lp.c @ second.y)), 2
+
+
+#: Box used to confirm an unbounded second stage: a solution reaching it is taken as a ray.
+UNBOUNDED_BOX = 1e9
+
+
+def _confirm_unbounded(lp: LinearProgram, preference: np.ndarray, maximize: bool, cap: float) -> str:
+    boxed = dataclasses.replace(lp, ub=np.minimum(lp.ub, UNBOUNDED_BOX))
+    result = solve_lp(boxed, preference, maximize=maximize, cap=(lp.c, cap))
+    if result.status == OPTIMAL and np.max(result.y) >= 0.5 * UNBOUNDED_BOX:
+        return UNBOUNDED
+    return INVALID
 
 
 def _add_rows(solver: pywraplp.Solver, y: list, A: np.ndarray, lo: np.ndarray | float, hi: np.ndarray) -> None:

@@ -112,9 +112,7 @@ def parse_generate_spec(family: Family, spec: str, source: str, key: str) -> dic
         name, sep, raw = item.partition("=")
         name = name.strip()
         if not sep or name not in params:
-            raise InputError(
-                source, key, f"{spec!r}: {name!r} is not a generator parameter ({', '.join(params)})"
-            )
+            raise InputError(source, key, f"{spec!r}: {name!r} is not a generator parameter ({', '.join(params)})")
         kwargs[name] = _parse_number(raw.strip(), spec, name, source, key)
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in kwargs]
     if missing:

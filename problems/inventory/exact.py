@@ -23,7 +23,7 @@ a feasible repair of the follower's solution bounds from above:
   Dd delta >= 0, delta >= e_jt}``; taking e less costs nothing (subcontract it). So ``0 <= mu_jt <= L+_jt``;
 - space row t: freeing e of space costs at most ``max_j L+_jt / B_j`` (buy more of a product held then).
 
-Primal bounds: phi <= phi_max = sum_i L_i max(g_i) + sum L+ xmax (weak duality with the dual bounds), so
+Primal bounds: phi <= phi_max = phi(xmax, g_max), one LP, since phi is nondecreasing in both, so
 ``d <= phi_max / p``; in a leader-optimal response no unit is subcontracted beyond the remaining demand
 (s > 0, h >= 0), so ``S[j,t] <= sum_{t' >= t} dmax[j,t']`` and ``I[j,t] <= sum_{t' <= t} (xmax + Smax)``.
 Slacks and reduced costs are then bounded by interval arithmetic. Caps on I and S (the pessimistic
@@ -79,6 +79,19 @@ def _min_cost_lift(inst: InventoryInstance, lower_rows: np.ndarray, lower_vars: 
     return result.value if result.status == OPTIMAL else math.inf
 
 
+def _largest_follower_cost(inst: InventoryInstance, xmax: np.ndarray, g_max: np.ndarray) -> float:
+    """phi at (xmax, g_max): an upper bound of phi over the leader's box, because phi is nondecreasing in
+    the demand rows' right-hand sides (lambda >= 0) and in production (mu >= 0)."""
+    from problems.inventory.follower import follower_lp
+
+    lp = follower_lp(inst, xmax.reshape(inst.n, inst.T), np.zeros((inst.n, inst.T)))
+    lp = dataclasses.replace(lp, b_ub=np.concatenate([lp.b_ub[: len(lp.b_ub) - len(g_max)], -g_max]))
+    result = solve_lp(lp)
+    if result.status != OPTIMAL:
+        raise ValueError(f"the follower at the largest leader decision is {result.status}: no big-M bound")
+    return result.value
+
+
 def kkt_bounds(inst: InventoryInstance) -> KKTBounds:
     """Valid bounds on the follower's optimal duals and on the leader-optimal primal response."""
     m, nT = inst.Dd.shape
@@ -93,7 +106,7 @@ def kkt_bounds(inst: InventoryInstance) -> KKTBounds:
     space_dual = np.where(np.isfinite(cap), lift.max(axis=0), np.inf)
     g_max = inst.d0 + np.maximum(inst.Dv, 0.0) @ inst.vmax.ravel()
     xmax = inst.production_bound().ravel()
-    phi_max = float(demand_dual @ np.maximum(g_max, 0.0) + balance_dual @ xmax)
+    phi_max = _largest_follower_cost(inst, xmax, g_max)
     d = (phi_max / inst.p).ravel()
     d_rows = d.reshape(n, T)
     S = np.cumsum(d_rows[:, ::-1], axis=1)[:, ::-1]  # demand still to come, from t on
@@ -165,8 +178,10 @@ def build_kkt_model(problem, solver_name: str = "SCIP") -> tuple[pywraplp.Solver
     lam_ub, mu_ub = dual_ub, bounds.balance_dual
     for c_idx in range(3 * nT):
         g_col, e_col = G[:, c_idx], E[:, c_idx]
-        nu = cost[c_idx] - solver.Sum([g_col[i] * lam[i] for i in np.flatnonzero(g_col)]) - solver.Sum(
-            [e_col[k] * mu[k] for k in np.flatnonzero(e_col)]
+        nu = (
+            cost[c_idx]
+            - solver.Sum([g_col[i] * lam[i] for i in np.flatnonzero(g_col)])
+            - solver.Sum([e_col[k] * mu[k] for k in np.flatnonzero(e_col)])
         )
         nu_ub = float(cost[c_idx] + np.maximum(-g_col, 0.0) @ lam_ub + np.maximum(-e_col, 0.0) @ mu_ub)
         at_zero = solver.BoolVar(f"w_{c_idx}")  # 1: y_k = 0 (nu free), 0: nu = 0
@@ -208,6 +223,10 @@ def solve_kkt(problem, time_limit: float = 60.0, solver_name: str = "SCIP") -> E
     solver.SetNumThreads(1)
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(params.RELATIVE_MIP_GAP, MIP_GAP)  # default gaps (1e-4) stop short of the optimum
+    if solver_name == "SCIP":
+        # SCIP's presolve, on big-M rows, was seen to cut off the seed optimum and report a false
+        # 229,258.92 as optimal; without presolve it proves 234,652.3156 at every vmax tried.
+        solver.SetSolverSpecificParametersAsString("presolving/maxrounds = 0\n")
     status = solver.Solve(params)
     elapsed = time.perf_counter() - start
     if status == pywraplp.Solver.INFEASIBLE:
@@ -215,7 +234,7 @@ def solve_kkt(problem, time_limit: float = 60.0, solver_name: str = "SCIP") -> E
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return ExactResult(math.nan, math.nan, "time_limit", elapsed, {}, f"KKT big-M MILP ({solver_name})")
     x = np.array([var.solution_value() for var in handles["x"] + handles["v"]])
-    x = np.clip(x, *problem.bounds())
+    x = problem.repair(np.clip(x, *problem.bounds()))  # solver noise (x = 1e-11 with z = 0) is no production
     milp_value = solver.Objective().Value()
     bound = solver.Objective().BestBound()
     evaluation = problem.evaluate(x)

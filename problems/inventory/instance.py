@@ -77,7 +77,12 @@ class InventoryInstance(Instance):
         for key in ("r", "y", "Ibar"):
             _shape(self, key, (T,), source)
         _shape(self, "B", (n,), source)
-        require(self.a.ndim == 3 and self.a.shape[1:] == (n, T), source, "a", f"expected [q, {n}, {T}], got {self.a.shape}")
+        require(
+            self.a.ndim == 3 and self.a.shape[1:] == (n, T),
+            source,
+            "a",
+            f"expected [q, {n}, {T}], got {self.a.shape}",
+        )
         _shape(self, "b", (self.a.shape[0], T), source)
         m = self.d0.shape[0] if self.d0.ndim == 1 else -1
         require(m >= 0, source, "d0", f"expected a vector, got shape {self.d0.shape}")
@@ -233,7 +238,12 @@ def generate(n: int, T: int, q: int, seed: int, setup: str = "fixed") -> Invento
     require(isinstance(n, int) and 1 <= n <= 50, "generate", "n", f"must be an integer in 1..50, got {n!r}")
     require(isinstance(T, int) and 1 <= T <= 52, "generate", "T", f"must be an integer in 1..52, got {T!r}")
     require(isinstance(q, int) and 1 <= q <= 200, "generate", "q", f"must be an integer in 1..200, got {q!r}")
-    require(isinstance(seed, int) and seed >= 0, "generate", "seed", f"must be a non-negative integer, got {seed!r}")
+    require(
+        isinstance(seed, int) and seed >= 0,
+        "generate",
+        "seed",
+        f"must be a non-negative integer, got {seed!r}",
+    )
     require(setup in SETUP_MODES, "generate", "setup", f"{setup!r} is not one of {SETUP_MODES}")
     rng = np.random.default_rng(seed)
     p = rng.uniform(50, 160, (n, T)).round()

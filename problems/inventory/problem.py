@@ -50,7 +50,7 @@ class InventoryProblem(BilevelProblem):
             ratio = np.where(use > self.instance.b, self.instance.b / use, 1.0)
         X = X * ratio.min(axis=0)[None, :]
         if self.instance.setup == "decision":
-            X = np.where(X < SNAP * self.instance.production_bound(), 0.0, X)
+            X = np.where(SNAP * self.instance.production_bound() > X, 0.0, X)
         return np.concatenate([X.ravel(), V.ravel()])
 
     def setup_indicator(self, X: np.ndarray) -> np.ndarray:
@@ -70,6 +70,10 @@ class InventoryProblem(BilevelProblem):
         variable = float(np.sum(inst.c * X + inst.h * I + inst.s * S + V))
         fixed = float(inst.r @ inst.y) + float(np.sum(inst.f * self.setup_indicator(X)))
         return revenue - variable - fixed
+
+    def objectives(self, x: np.ndarray, response: FollowerResponse) -> tuple[float, float]:
+        """Bi-objective view: the manufacturer's profit against minus the customer's cost p.d (both max)."""
+        return self.leader_objective(x, response), -float(response.value)
 
     def leader_violation(self, x: np.ndarray, response: FollowerResponse | None) -> float:
         X, _ = self.split(x)

@@ -1,0 +1,202 @@
+"""The ``bilevel-bench`` command: run grids, solve exact baselines, list what exists, make reports.
+
+Bad input ends with one line ``error: <file>: <key>: <what is wrong>`` and exit status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from bilevel_bench.errors import InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bilevel-bench",
+        description="Benchmark metaheuristics against exact optima of bilevel pricing and production problems.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run an experiment grid (TOML)",
+        description="Expand a grid (problems x instances x heuristics x seeds) into runs and execute them in "
+        "parallel, appending rows to results/<grid>/runs.csv, history.csv and exact.csv as runs finish. "
+        "Started again, it resumes and repeats nothing.",
+    )
+    run.add_argument("grid", type=Path, help="the grid TOML file")
+    run.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the grid's n_jobs)")
+    run.add_argument("--out", type=Path, default=None, help="output directory (default: results/<grid name>)")
+    group = run.add_mutually_exclusive_group()
+    group.add_argument(
+        "--resume", dest="resume", action="store_true", default=True, help="skip finished runs (default)"
+    )
+    group.add_argument("--fresh", dest="resume", action="store_false", help="delete earlier results of this grid first")
+    run.add_argument("--backend", choices=("loky", "dask"), default="loky", help="joblib backend (default loky)")
+    run.add_argument("--scheduler", default=None, help="Dask scheduler address (with --backend dask)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_cmd_run)
+
+    exact = sub.add_parser(
+        "exact",
+        help="solve the exact single-level baseline of one instance",
+        description="Solve the exact baseline of PROBLEM on INSTANCE (a shipped name, a JSON path or a "
+        "generate:k=v,... spec) and print objective, status, bound, gap and time.",
+    )
+    exact.add_argument("problem", help="problem family (see `bilevel-bench list`)")
+    exact.add_argument("instance", help="shipped name, JSON path, or generate:k=v,... spec")
+    exact.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    exact.add_argument("--tie-break", choices=("optimistic", "pessimistic"), default="optimistic")
+    exact.add_argument("--json", action="store_true", help="print one JSON object")
+    exact.set_defaults(handler=_cmd_exact)
+
+    lst = sub.add_parser(
+        "list",
+        help="list problems, shipped instances and heuristics",
+        description="List the problem families, their shipped instances and the heuristics.",
+    )
+    lst.add_argument("--json", action="store_true", help="print one JSON object")
+    lst.set_defaults(handler=_cmd_list)
+
+    report = sub.add_parser(
+        "report",
+        help="make report.md/report.html with figures from a results directory",
+        description="Build the benchmark report from the CSVs in RESULTS_DIR alone.",
+    )
+    report.add_argument("results_dir", type=Path)
+    report.set_defaults(handler=_cmd_report)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from experiments.grid import load_grid
+    from experiments.runner import run_grid, summary_table
+
+    grid = load_grid(args.grid)
+    if args.jobs is not None and (args.jobs == 0 or args.jobs < -1):
+        raise InputError("<cli>", "--jobs", f"must be >= 1 or -1, got {args.jobs}")
+    out_dir = args.out if args.out is not None else Path("results") / grid.name
+    if grid.study is not None:
+        return _run_study(grid, out_dir)
+    run_grid(grid, out_dir, args.jobs, args.resume, args.backend, args.scheduler, progress=not args.quiet)
+    table = summary_table(out_dir)
+    print(f"results: {out_dir / 'runs.csv'}, {out_dir / 'history.csv'}, {out_dir / 'exact.csv'}")
+    if not table.empty:
+        with _wide_pandas():
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    return 0
+
+
+def _run_study(grid: Any, out_dir: Path) -> int:
+    from bilevel_bench.registry import get_family
+
+    family_name, _, study_name = grid.study.partition(".")
+    family = get_family(family_name, grid.source, "study")
+    if study_name not in family.studies:
+        known = ", ".join(f"{family_name}.{s}" for s in family.studies) or "none"
+        raise InputError(grid.source, "study", f"unknown study {grid.study!r}; known: {known}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(family.studies[study_name](grid.config, out_dir, grid.source))
+    print(f"results: {out_dir}")
+    return 0
+
+
+def _cmd_exact(args: argparse.Namespace) -> int:
+    from bilevel_bench.registry import get_family, resolve_instance
+
+    if not (args.time_limit > 0 and math.isfinite(args.time_limit)):
+        raise InputError("<cli>", "--time-limit", f"must be a positive number of seconds, got {args.time_limit}")
+    family = get_family(args.problem)
+    instance = resolve_instance(family, args.instance)
+    problem = family.make_problem(instance, args.tie_break)
+    result = problem.exact(time_limit=args.time_limit).as_dict()
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+    else:
+        for key in ("objective", "status", "bound", "gap", "time_s", "method", "notes"):
+            print(f"{key:>10}: {result[key]}")
+        print(f"{'solution':>10}: {json.dumps(_json_safe(result['solution']))}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from bilevel_bench.registry import families
+    from heuristics.registry import HEURISTICS
+
+    known = families()
+    if args.json:
+        payload = {
+            "problems": {
+                name: {"instances": fam.shipped(), "description": fam.description} for name, fam in known.items()
+            },
+            "heuristics": list(HEURISTICS),
+        }
+        print(json.dumps(payload))
+        return 0
+    print("problems:")
+    for name, fam in known.items():
+        print(f"  {name}: {fam.description}")
+        print(f"    shipped instances: {', '.join(fam.shipped()) or '(none)'}")
+        params = ", ".join(fam.generator_parameters())
+        print(f"    generator: generate:{params.replace(', ', '=..,')}=..")
+    print("heuristics:")
+    for name, spec in HEURISTICS.items():
+        print(f"  {name}: {spec.description}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    if not (args.results_dir / "runs.csv").is_file():
+        raise InputError(str(args.results_dir), "runs.csv", "no runs.csv in this directory")
+    try:
+        from experiments.report import make_report
+    except ImportError:
+        raise InputError("<cli>", "report", "the report module is not available in this installation") from None
+    for path in make_report(args.results_dir):
+        print(path)
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and inf are not JSON: print them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class _wide_pandas:
+    def __enter__(self) -> None:
+        import pandas as pd
+
+        self._ctx = pd.option_context("display.width", 200, "display.max_columns", 30)
+        self._ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
