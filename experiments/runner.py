@@ -310,7 +310,9 @@ def _backend(backend: str, scheduler: str | None) -> Iterator[None]:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise InputError("<cli>", "--backend", "dask needs the extra: pip install -e '.[dask]'") from None
-    cluster = None if scheduler else LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+    cluster = None if scheduler else LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
     client = Client(scheduler or cluster)
     try:
         with parallel_config(backend="dask"):

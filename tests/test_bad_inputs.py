@@ -1,0 +1,44 @@
+"""Every malformed input in ``tests/data/bad/`` gets exit status 2 and one clear line naming the file, the
+key and what is wrong; no traceback, and no run starts (no results directory appears).
+
+``expected.toml`` there lists, per file, the key the message must name and words it must contain. Grids
+(``*.toml``) go through ``bilevel-bench run``; instance files (``<family>_*.json`` and other family
+formats) through ``bilevel-bench exact <family> FILE``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bilevel_bench.cli import main
+
+BAD = Path(__file__).parent / "data" / "bad"
+EXPECTED = tomllib.loads((BAD / "expected.toml").read_text())
+
+
+def test_the_corpus_is_complete():
+    files = {p.name for p in BAD.iterdir() if p.name != "expected.toml"}
+    assert files == set(EXPECTED) and len(files) >= 30
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_input_is_refused_clearly(name, tmp_path, capsys):
+    path = BAD / name
+    out = tmp_path / "out"
+    if path.suffix == ".toml":
+        argv = ["run", str(path), "--out", str(out), "--quiet"]
+    else:
+        argv = ["exact", name.split("_")[0], str(path)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    message = lines[0]
+    expected = EXPECTED[name]
+    assert message.startswith(f"error: {path}: {expected['key']}: "), message
+    assert expected["words"] in message, message
+    assert "Traceback" not in captured.err + captured.out
+    assert not out.exists()
