@@ -126,6 +126,14 @@ class BilevelProblem(ABC):
         self.instance = instance
         self.tie_break: TieBreak = tie_break  # type: ignore[assignment]
 
+    def options(self) -> dict[str, Any]:
+        """Constructor options beyond ``instance`` and ``tie_break`` (re-verification rebuilds with them)."""
+        return {}
+
+    def warnings(self) -> list[str]:
+        """Modelling warnings the run must record (e.g. an instance accepted outside the source's conditions)."""
+        return []
+
     # -- the leader's space -------------------------------------------------------------------------
     @abstractmethod
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -159,6 +167,15 @@ class BilevelProblem(ABC):
     def leader_violation(self, x: np.ndarray, response: FollowerResponse | None) -> float:
         """Total violation of the leader's own constraints (>= 0)."""
         return 0.0
+
+    def objectives(self, x: np.ndarray, response: FollowerResponse) -> tuple[float, float] | None:
+        """Optional bi-objective view for NSGA-II: (leader value, follower welfare), **both to maximise**.
+
+        Called only with an optimal follower ``response``. A family that has such a view overrides this
+        (e.g. the leader's profit against minus the customer's cost); the default ``None`` means it has
+        none, and a bi-objective heuristic refuses the problem.
+        """
+        return None
 
     def evaluate(self, x: np.ndarray) -> Evaluation:
         """Follower response, leader value and violation for one decision. Never raises on bad ``x``."""

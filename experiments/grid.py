@@ -39,10 +39,9 @@ import dataclasses
 import hashlib
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.instance import Instance

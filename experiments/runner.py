@@ -45,7 +45,8 @@ RUN_COLUMNS = [
     "tie_break", "max_evals", "max_seconds", "status", "error", "best_value", "best_violation",
     "best_decision", "verified", "verify_value", "verify_status", "n_evals", "n_unique", "n_follower_solves",
     "n_follower_failures", "cache_hits", "wall_s", "follower_s", "exact_value", "exact_status", "exact_bound",
-    "gap_pct", "sense", "bilevel_bench_version", "pymoo_version", "ortools_version", "numpy_version",
+    "gap_pct", "sense", "stop_reason", "restarts", "hypervolume", "front", "problem_options", "warnings",
+    "bilevel_bench_version", "pymoo_version", "ortools_version", "numpy_version",
 ]  # fmt: skip
 HISTORY_COLUMNS = [
     "run_id", "problem", "instance", "heuristic", "seed", "checkpoint", "n_evals", "n_follower_solves",
@@ -62,6 +63,7 @@ EXACT_COLUMNS = [
     "time_s",
     "method",
     "notes",
+    "warnings",
 ]
 
 
@@ -120,6 +122,20 @@ def rewrite_sorted(path: Path, columns: list[str], keys: list[str]) -> None:
     tmp.replace(path)
 
 
+def _check_header(path: Path, columns: list[str]) -> None:
+    """Refuse to resume into a CSV whose columns differ (written by another version): rows would shift."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n")
+    if header != ",".join(columns):
+        raise InputError(
+            str(path),
+            "<header>",
+            "columns differ from this version's; use --fresh to start over or --out for another directory",
+        )
+
+
 @contextmanager
 def directory_lock(out_dir: Path) -> Iterator[None]:
     """Refuse a second grid in the same output directory; a lock left by a dead process is taken over."""
@@ -161,7 +177,8 @@ def _alive(pid: int) -> bool:
 def execute_exact(task: ExactSpec) -> dict[str, Any]:
     family = get_family(task.family)
     problem = family.make_problem(task.instance, task.tie_break, **task.options)
-    row = {"problem": task.family, "instance": task.instance_spec, "sense": problem.sense}
+    row = {"problem": task.family, "instance": task.instance_spec, "sense": problem.sense,
+           "warnings": "; ".join(problem.warnings())}  # fmt: skip
     try:
         result = problem.exact(time_limit=task.time_limit)
         row.update({k: v for k, v in result.as_dict().items() if k in EXACT_COLUMNS})
@@ -187,6 +204,8 @@ def execute_run(spec: RunSpec, exact: dict[str, Any] | None) -> tuple[dict[str, 
     try:
         problem = get_family(spec.family).make_problem(spec.instance, spec.tie_break, **spec.options)
         row["sense"] = problem.sense
+        row["problem_options"] = json.dumps(problem.options(), sort_keys=True)
+        row["warnings"] = "; ".join(problem.warnings())
         result = run_heuristic(
             problem,
             spec.heuristic.name,
@@ -217,6 +236,10 @@ def execute_run(spec: RunSpec, exact: dict[str, Any] | None) -> tuple[dict[str, 
             "cache_hits": counters.cache_hits,
             "wall_s": round(result.wall_s, 4),
             "follower_s": round(counters.follower_s, 4),
+            "stop_reason": result.stop_reason,
+            "restarts": result.restarts,
+            "hypervolume": result.hypervolume,
+            "front": json.dumps(result.front) if result.front else "",
         }
     )
     if exact is not None:
@@ -286,6 +309,8 @@ def _prepare(out_dir: Path, grid: Grid, resume: bool) -> None:
     if not resume:
         for name in ("runs.csv", "history.csv", "exact.csv", "grid.json"):
             (out_dir / name).unlink(missing_ok=True)
+    for name, columns in (("runs.csv", RUN_COLUMNS), ("history.csv", HISTORY_COLUMNS), ("exact.csv", EXACT_COLUMNS)):
+        _check_header(out_dir / name, columns)
     if stamp.exists():
         previous = json.loads(stamp.read_text()).get("grid_hash")
         if previous != grid.hash:

@@ -8,6 +8,12 @@ into one chunk per worker and evaluated there. Workers receive the problem objec
 data: each worker builds its own OR-Tools models (CP-SAT with ``num_workers=1``).
 
 Results do not depend on ``n_jobs``: chunks come back in order, and every evaluation is deterministic.
+
+The evaluator also enforces the run's **budget**, the same for every heuristic: a batch that would go past
+``max_evals`` is cut to the evaluations that remain, and once ``max_evals`` or ``max_seconds`` is reached
+the next call raises :class:`BudgetExhausted` (the run then ends normally). So every run uses exactly
+``max_evals`` leader evaluations whatever its population size, and every run records the same checkpoints:
+one per evaluated batch (:attr:`BatchEvaluator.history`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,7 +38,19 @@ class Counters:
     n_follower_solves: int = 0  # solver calls inside followers
     follower_s: float = 0.0  # seconds spent in follower solves (summed over workers)
     cache_hits: int = 0
-    n_follower_failures: int = 0  # candidates whose follower was infeasible, unbounded, invalid or hit a limit
+    n_follower_failures: int = 0  # candidates whose follower was infeasible, unbounded, invalid or at a limit
+
+
+class BudgetExhausted(Exception):
+    """The run's budget of evaluations or seconds is used up: the normal end of a heuristic run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "max_evals" or "max_seconds"
+
+
+#: Called with every evaluated batch (canonical decisions and their evaluations), e.g. to keep a front.
+BatchObserver = Callable[[np.ndarray, list[Evaluation]], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,12 +90,17 @@ class BatchEvaluator:
         use_cache: bool = True,
         time_limit: float | None = None,
         backend: str = "loky",
+        max_evals: int | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         self.problem = problem
         self.n_jobs = n_jobs
         self.use_cache = use_cache
         self.time_limit = time_limit
         self.backend = backend
+        self.max_evals = max_evals
+        self.max_seconds = max_seconds
+        self.observers: list[BatchObserver] = []
         self.counters = Counters()
         self.history: list[Checkpoint] = []
         self.best_x: np.ndarray | None = None
@@ -108,7 +132,12 @@ class BatchEvaluator:
         """Canonical decisions and their evaluations, in the order given."""
         if self.time_limit is not None and self.elapsed > self.time_limit:
             raise RunTimeout(f"wall-clock limit of {self.time_limit:g} s reached after {self.elapsed:.1f} s")
+        exhausted = self.exhausted()
+        if exhausted:
+            raise BudgetExhausted(exhausted)
         X = canonical(self.problem, X)
+        if self.max_evals is not None and self.counters.n_evals + len(X) > self.max_evals:
+            X = X[: self.max_evals - self.counters.n_evals]  # the last batch is cut: same budget for all
         keys = [x.tobytes() for x in X]
         todo: dict[bytes, np.ndarray] = {}
         for key, x in zip(keys, X, strict=True):
@@ -127,7 +156,19 @@ class BatchEvaluator:
         self.history.append(
             Checkpoint(self.counters.n_evals, self.counters.n_follower_solves, self.elapsed, self.best_value)
         )
+        for observer in self.observers:
+            observer(X, evaluations)
+        if self.max_evals is not None and self.counters.n_evals >= self.max_evals:
+            raise BudgetExhausted("max_evals")  # the caller never sees a cut batch
         return X, evaluations
+
+    def exhausted(self) -> str:
+        """Which budget is used up ("max_evals", "max_seconds") or "" if neither."""
+        if self.max_evals is not None and self.counters.n_evals >= self.max_evals:
+            return "max_evals"
+        if self.max_seconds is not None and self.elapsed >= self.max_seconds:
+            return "max_seconds"
+        return ""
 
     def _solve(self, X: np.ndarray) -> list[Evaluation]:
         if len(X) == 0:

@@ -1,13 +1,18 @@
 """The heuristic registry: each entry wraps a pymoo algorithm and its default parameters.
 
-A heuristic knows nothing of any particular problem: it gets the pymoo problem (bounds, integer mask via
-the repair) and its parameters. Adding one is one entry in :data:`HEURISTICS`::
+A heuristic knows nothing of any particular problem: it gets the pymoo problem (bounds, integer mask, and
+the canonical repair) and its parameters. Adding one is one entry in :data:`HEURISTICS` (see
+``heuristics/README.md``)::
 
-    HEURISTICS["my_de"] = Heuristic(
-        "my_de", "DE/rand/1/bin", lambda p, info: DE(pop_size=p["pop_size"], CR=p["CR"]), {"pop_size": 40, "CR": 0.9}
+    HEURISTICS["de_best"] = Heuristic(
+        "de_best", "DE/best/1/bin",
+        lambda p, info: DE(pop_size=p["pop_size"], variant="DE/best/1/bin", CR=p["CR"]),
+        {"pop_size": 40, "CR": 0.9}, ranges={"CR": (0.0, 1.0)},
     )
 
-A grid names the entry and may override any default parameter; unknown parameters are refused.
+A grid names the entry and may override any default parameter; unknown parameters are refused. The budget
+(evaluations and/or seconds), the history checkpoints and the re-verification are the run's business
+(:mod:`heuristics.run`), the same for every entry.
 """
 
 from __future__ import annotations
@@ -16,14 +21,29 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.algorithms.soo.nonconvex.cmaes import CMAES
+from pymoo.algorithms.soo.nonconvex.de import DE
 from pymoo.algorithms.soo.nonconvex.ga import GA
+from pymoo.algorithms.soo.nonconvex.nelder import NelderAndMeadTermination, NelderMead
+from pymoo.algorithms.soo.nonconvex.pso import PSO
+from pymoo.algorithms.soo.nonconvex.random_search import RandomSearch
 from pymoo.core.algorithm import Algorithm
+from pymoo.core.termination import Termination
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.operators.sampling.rnd import FloatRandomSampling
 
 from bilevel_bench.errors import InputError
 from heuristics.adapter import CanonicalRepair
+from heuristics.operators import (
+    AnchoredSampling,
+    IntegerStepMutation,
+    MemeticGA,
+    MixedIntegerSampling,
+    SeededPatternSearch,
+    StepTermination,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +56,22 @@ class ProblemInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Heuristic:
+    """One registry entry.
+
+    ``build(params, info)`` returns a fresh pymoo algorithm. ``ranges`` bounds numeric parameters (closed
+    interval); numeric parameters without a range must be positive. ``convergence(params)`` is the
+    algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when it fires before the budget is
+    used up, the run restarts the algorithm with a new seed. ``objectives`` marks a heuristic that
+    optimises the family's bi-objective view (leader value, follower welfare) instead of the leader value.
+    """
+
     name: str
     description: str
     build: Callable[[dict[str, Any], ProblemInfo], Algorithm]
     defaults: dict[str, Any]
+    ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    convergence: Callable[[dict[str, Any]], Termination] | None = None
+    objectives: bool = False
 
     def parameters(self, overrides: dict[str, Any] | None, source: str = "<cli>", key: str = "params") -> dict:
         """Defaults updated with ``overrides``; unknown names and wrong types are refused."""
@@ -47,39 +79,150 @@ class Heuristic:
         for name, value in (overrides or {}).items():
             if name not in self.defaults:
                 raise InputError(
-                    source, f"{key}.{name}", f"unknown parameter of {self.name!r}; known: {', '.join(self.defaults)}"
+                    source,
+                    f"{key}.{name}",
+                    f"unknown parameter of {self.name!r}; known: {', '.join(self.defaults)}",
                 )
-            default = self.defaults[name]
-            numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-            if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise InputError(source, f"{key}.{name}", f"expected a number, got {value!r}")
-            if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
-                raise InputError(source, f"{key}.{name}", f"expected an integer, got {value!r}")
-            if numeric and value <= 0:
-                raise InputError(source, f"{key}.{name}", f"must be positive, got {value!r}")
+            self._check(name, value, source, f"{key}.{name}")
             params[name] = value
         return params
 
+    def _check(self, name: str, value: Any, source: str, key: str) -> None:
+        default = self.defaults[name]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise InputError(source, key, f"expected true or false, got {value!r}")
+            return
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise InputError(source, key, f"expected a string, got {value!r}")
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(source, key, f"expected a number, got {value!r}")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise InputError(source, key, f"expected an integer, got {value!r}")
+        if name in self.ranges:
+            low, high = self.ranges[name]
+            if not low <= value <= high:
+                raise InputError(source, key, f"must be in [{low:g}, {high:g}], got {value!r}")
+        elif value <= 0:
+            raise InputError(source, key, f"must be positive, got {value!r}")
+
+
+# -- the builders ------------------------------------------------------------------------------------------
+
+# anchors: the initial population holds the box's lower corner and centre (see AnchoredSampling).
+GA_DEFAULTS = {"pop_size": 50, "crossover_prob": 0.9, "crossover_eta": 15.0, "mutation_eta": 20.0, "anchors": True}
+GA_RANGES = {"crossover_prob": (0.0, 1.0)}
+
+
+def _ga_operators(p: dict[str, Any], mixed: bool) -> dict[str, Any]:
+    return {
+        "pop_size": p["pop_size"],
+        "sampling": AnchoredSampling() if p["anchors"] else (MixedIntegerSampling() if mixed else FloatRandomSampling()),
+        "crossover": SBX(prob=p["crossover_prob"], eta=p["crossover_eta"]),
+        "mutation": IntegerStepMutation(eta=p["mutation_eta"]) if mixed else PM(eta=p["mutation_eta"]),
+        "repair": CanonicalRepair(),
+        "eliminate_duplicates": True,
+    }
+
 
 def _ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
-    return GA(
-        pop_size=p["pop_size"],
-        sampling=FloatRandomSampling(),
-        crossover=SBX(prob=p["crossover_prob"], eta=p["crossover_eta"]),
-        mutation=PM(eta=p["mutation_eta"]),
-        repair=CanonicalRepair(),
-        eliminate_duplicates=True,
-    )
+    return GA(**_ga_operators(p, mixed=False))
+
+
+def _mixed_ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return GA(**_ga_operators(p, mixed=True))
+
+
+def _memetic_ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return MemeticGA(p["ls_every"], p["ls_iters"], p["ls_step"], **_ga_operators(p, mixed=True))
+
+
+def _nsga2(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return NSGA2(**_ga_operators(p, mixed=True))
+
+
+def _de(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return DE(pop_size=p["pop_size"], variant="DE/rand/1/bin", F=p["F"], CR=p["CR"], repair=CanonicalRepair())
+
+
+def _pso(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return PSO(pop_size=p["pop_size"], w=p["w"], c1=p["c1"], c2=p["c2"], adaptive=p["adaptive"],
+               repair=CanonicalRepair())  # fmt: skip
+
+
+def _cmaes(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    # IPOP-CMA-ES: cma restarts with a doubled population when it converges; the run restarts it anew
+    # (new seed) if all restarts end before the budget. Bounds are handled in the normalised [0, 1] box.
+    # Its start is the best of 20 Latin hypercube points (pymoo's LocalSearch default).
+    return CMAES(sigma=p["sigma"], restarts=p["restarts"], incpopsize=2)
+
+
+def _pattern(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return SeededPatternSearch(init_delta=p["init_delta"], init_rho=p["init_rho"], step_size=p["step_size"],
+                         n_sample_points=p["n_sample_points"])  # fmt: skip
+
+
+def _nelder_mead(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return NelderMead(n_sample_points=p["n_sample_points"])
+
+
+def _random_search(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    return RandomSearch(n_points_per_iteration=p["batch_size"], sampling=MixedIntegerSampling())
 
 
 HEURISTICS: dict[str, Heuristic] = {
     "ga": Heuristic(
-        "ga",
-        "real-coded genetic algorithm: SBX crossover, polynomial mutation, tournament selection",
-        _ga,
-        {"pop_size": 50, "crossover_prob": 0.9, "crossover_eta": 15.0, "mutation_eta": 20.0},
+        "ga", "real-coded genetic algorithm: SBX crossover, polynomial mutation, tournament selection",
+        _ga, dict(GA_DEFAULTS), ranges=GA_RANGES,
     ),
-}
+    "mixed_ga": Heuristic(
+        "mixed_ga", "GA for integer leader variables: integer sampling, mutation moves integers by >= 1 "
+        "(the same as ga where a problem has no integer variables)",
+        _mixed_ga, dict(GA_DEFAULTS), ranges=GA_RANGES,
+    ),
+    "memetic_ga": Heuristic(
+        "memetic_ga", "mixed GA plus a compass search on the best individual every ls_every generations",
+        _memetic_ga, {**GA_DEFAULTS, "ls_every": 10, "ls_iters": 5, "ls_step": 0.2},
+        ranges={**GA_RANGES, "ls_step": (1e-9, 1.0)},
+    ),
+    "de": Heuristic(
+        "de", "differential evolution DE/rand/1/bin", _de, {"pop_size": 50, "F": 0.5, "CR": 0.9},
+        ranges={"F": (0.0, 2.0), "CR": (0.0, 1.0)},
+    ),
+    "pso": Heuristic(
+        "pso", "particle swarm (pymoo's adaptive PSO)", _pso,
+        {"pop_size": 25, "w": 0.9, "c1": 2.0, "c2": 2.0, "adaptive": True},
+    ),
+    "cmaes": Heuristic(
+        "cmaes", "IPOP-CMA-ES (pymoo's wrapper of the cma package)", _cmaes,
+        {"sigma": 0.2, "restarts": 9},
+        ranges={"sigma": (1e-6, 1.0), "restarts": (0, 1000)},
+    ),
+    "pattern_search": Heuristic(
+        "pattern_search", "Hooke-Jeeves pattern search from the best of a Latin hypercube sample, restarted "
+        "when its step is below step_tol of the ranges",
+        _pattern,
+        {"init_delta": 0.25, "init_rho": 0.5, "step_size": 1.0, "n_sample_points": 20, "step_tol": 1e-6},
+        ranges={"init_rho": (1e-6, 0.999)},
+        convergence=lambda p: StepTermination(p["step_tol"]),
+    ),
+    "nelder_mead": Heuristic(
+        "nelder_mead", "Nelder-Mead simplex from the best of a Latin hypercube sample, restarted when it has "
+        "converged",
+        _nelder_mead, {"n_sample_points": 20, "x_tol": 1e-6, "f_tol": 1e-6},
+        convergence=lambda p: NelderAndMeadTermination(x_tol=p["x_tol"], f_tol=p["f_tol"]),
+    ),
+    "random_search": Heuristic(
+        "random_search", "uniform random sampling of the leader's box (the floor)", _random_search,
+        {"batch_size": 50},
+    ),
+    "nsga2": Heuristic(
+        "nsga2", "NSGA-II on the family's bi-objective view (leader value vs follower welfare); reports the "
+        "front and its hypervolume", _nsga2, dict(GA_DEFAULTS), ranges=GA_RANGES, objectives=True,
+    ),
+}  # fmt: skip
 
 
 def get_heuristic(name: Any, source: str = "<cli>", key: str = "heuristic") -> Heuristic:

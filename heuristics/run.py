@@ -1,8 +1,12 @@
 """One heuristic run on one problem: budget, evaluation, and re-verification of the best decision.
 
 Termination is the same for every heuristic: a budget of leader evaluations and/or wall seconds (whichever
-comes first; the run ends normally). A separate hard ``time_limit`` makes a run end with status
-``timeout``, keeping its incumbent.
+comes first; the run ends normally). The run's :class:`~heuristics.evaluator.BatchEvaluator` enforces it,
+so every heuristic uses exactly ``max_evals`` evaluations (its last batch is cut if need be). An algorithm
+that stops by itself before the budget is used up (Nelder-Mead or pattern search converged, CMA-ES out of
+restarts, a GA that can breed no new offspring) is **restarted** with a new seed derived from the run's
+seed, on the same evaluator, so its counters, cache and history go on. A separate hard ``time_limit``
+makes a run end with status ``timeout``, keeping its incumbent.
 
 At the end the best decision is **re-verified**: a fresh problem object (no cache, no shared state) solves
 its followers again from scratch and recomputes the leader value; ``verified`` says whether the two agree
@@ -12,6 +16,7 @@ within :data:`VERIFY_TOL` (relative).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from typing import Any
@@ -25,9 +30,10 @@ from pymoo.termination.max_time import TimeBasedTermination
 
 from bilevel_bench.errors import InputError, RunTimeout
 from bilevel_bench.problem import BilevelProblem
-from heuristics.adapter import PymooProblem
-from heuristics.evaluator import BatchEvaluator, Checkpoint, Counters
-from heuristics.registry import ProblemInfo, get_heuristic
+from heuristics.adapter import BiObjectiveProblem, PymooProblem
+from heuristics.evaluator import BatchEvaluator, BudgetExhausted, Checkpoint, Counters
+from heuristics.operators import StallTermination
+from heuristics.registry import Heuristic, ProblemInfo, get_heuristic
 
 VERIFY_TOL = 1e-6
 
@@ -37,7 +43,12 @@ class Budget:
     max_evals: int | None = None
     max_seconds: float | None = None
 
+    def check(self) -> None:
+        if self.max_evals is None and self.max_seconds is None:
+            raise InputError("<budget>", "budget", "needs max_evals and/or max_seconds")
+
     def termination(self) -> Termination:
+        """The budget as a pymoo termination (runs use the evaluator's exact budget instead)."""
         parts: list[Termination] = []
         if self.max_evals is not None:
             parts.append(MaximumFunctionCallTermination(self.max_evals))
@@ -62,6 +73,10 @@ class RunResult:
     wall_s: float
     history: list[Checkpoint]
     decision: dict[str, Any]
+    stop_reason: str = ""  # "max_evals", "max_seconds", "stalled" or "timeout"
+    restarts: int = 0  # times the algorithm was started again after stopping by itself
+    front: list[list[float]] = dataclasses.field(default_factory=list)  # bi-objective runs: (leader, welfare)
+    hypervolume: float = math.nan  # of ``front``, against the run's worst values seen (heuristics/README.md)
 
 
 def run_heuristic(
@@ -75,19 +90,28 @@ def run_heuristic(
 ) -> RunResult:
     spec = get_heuristic(heuristic)
     resolved = spec.parameters(params)
+    budget.check()
     info = ProblemInfo(problem.n_var, int(problem.integer_mask().sum()))
     start = time.perf_counter()
     status, error = "ok", ""
-    with BatchEvaluator(problem, n_jobs=n_jobs, time_limit=time_limit) as evaluator:
-        algorithm = spec.build(resolved, info)
+    restarts: list[int] = []  # one entry per restart, kept when the budget's exception ends the run
+    with BatchEvaluator(
+        problem,
+        n_jobs=n_jobs,
+        time_limit=time_limit,
+        max_evals=budget.max_evals,
+        max_seconds=budget.max_seconds,
+    ) as evaluator:
+        pymoo_problem = BiObjectiveProblem(evaluator) if spec.objectives else PymooProblem(evaluator)
         try:
-            minimize(
-                PymooProblem(evaluator), algorithm, budget.termination(), seed=seed, verbose=False,
-                copy_algorithm=False,
-            )
+            optimise(spec, resolved, info, pymoo_problem, seed, restarts)
+            reason = "stalled"
+        except BudgetExhausted as exc:
+            reason = exc.reason
         except RunTimeout as exc:
-            status, error = "timeout", str(exc)
+            status, error, reason = "timeout", str(exc), "timeout"
     verify = reverify(problem, evaluator.best_x, evaluator.best_value)
+    front, hv = bi_objective_outcome(pymoo_problem)
     return RunResult(
         status=status,
         error=error,
@@ -101,7 +125,53 @@ def run_heuristic(
         wall_s=time.perf_counter() - start,
         history=evaluator.history,
         decision=problem.decode(evaluator.best_x) if evaluator.best_x is not None else {},
+        stop_reason=reason,
+        restarts=len(restarts),
+        front=front,
+        hypervolume=hv,
     )
+
+
+def optimise(
+    spec: Heuristic,
+    params: dict[str, Any],
+    info: ProblemInfo,
+    pymoo_problem: PymooProblem,
+    seed: int,
+    restarts: list[int],
+) -> None:
+    """Run the algorithm, restarting it whenever it stops by itself, until the evaluator's budget ends it.
+
+    Each restart is appended to ``restarts``. Returns normally only if an algorithm made no evaluation at
+    all (nothing left that it could try), which the run reports as "stalled".
+    """
+    counters = pymoo_problem.evaluator.counters
+    for attempt in itertools.count():
+        if attempt:
+            restarts.append(attempt)
+        before = counters.n_evals
+        parts: list[Termination] = [StallTermination()]
+        if spec.convergence is not None:
+            parts.append(spec.convergence(params))
+        algorithm = spec.build(params, info)
+        termination = TerminationCollection(*parts)
+        minimize(pymoo_problem, algorithm, termination, seed=restart_seed(seed, attempt), copy_algorithm=False)
+        if counters.n_evals == before:
+            return
+
+
+def restart_seed(seed: int, restart: int) -> int:
+    """The run's own seed first, then seeds derived from (seed, restart): reproducible, distinct."""
+    if restart == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, restart]).generate_state(1)[0])
+
+
+def bi_objective_outcome(pymoo_problem: PymooProblem) -> tuple[list[list[float]], float]:
+    if not isinstance(pymoo_problem, BiObjectiveProblem):
+        return [], math.nan
+    archive = pymoo_problem.archive
+    return archive.front.tolist(), archive.hypervolume()
 
 
 def reverify(problem: BilevelProblem, x: np.ndarray | None, value: float) -> tuple[bool, float, str]:
