@@ -22,6 +22,8 @@ Format (see ``experiments/quickstart.toml``)::
     instances = ["seed", "generate:n=3,T=6,q=8,seed=11", "path/to/instance.json"]
     exact = true                     # optional: overrides [exact].enabled for this block
     options = {}                     # optional: problem options of the family
+    heuristics = ["ga"]              # optional: only these heuristic labels on this block (default all)
+    budget = { max_evals = 1000 }    # optional: overrides [budget] max_evals / max_seconds for this block
 
     [[heuristics]]
     name = "ga"
@@ -70,6 +72,8 @@ class ProblemBlock:
     instances: dict[str, Instance]  # spec as written -> instance
     exact: bool
     options: dict[str, Any]
+    heuristics: list[str] | None = None  # labels to run on this block; None: all
+    budget: Budget | None = None  # None: the grid's budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +137,8 @@ class Grid:
         for block in self.problems:
             for spec, instance in block.instances.items():
                 for entry in self.heuristics:
+                    if block.heuristics is not None and entry.label not in block.heuristics:
+                        continue
                     for seed in self.seeds:
                         specs.append(
                             RunSpec(
@@ -144,7 +150,7 @@ class Grid:
                                 tie_break=self.tie_break,
                                 heuristic=entry,
                                 seed=seed,
-                                budget=self.budget,
+                                budget=block.budget or self.budget,
                                 time_limit=self.time_limit,
                                 eval_jobs=self.eval_jobs,
                             )
@@ -203,8 +209,8 @@ def parse_grid(config: dict[str, Any], source: str, base_dir: Path = Path(".")) 
     _check_keys(exact_cfg, {"enabled", "time_limit_s"}, source, "exact")
     exact_on = _get(exact_cfg, "enabled", bool, source, "exact.enabled", default=True)
     exact_limit = _positive(exact_cfg, "time_limit_s", source, "exact.time_limit_s", default=60.0)
-    problems = _parse_problems(config, exact_on, source, base_dir)
     heuristics = _parse_heuristics(config, source)
+    problems = _parse_problems(config, exact_on, source, base_dir, budget, {h.label for h in heuristics})
     return Grid(
         source,
         name,
@@ -236,7 +242,9 @@ def _parse_budget(cfg: dict[str, Any], source: str) -> tuple[Budget, float | Non
     return Budget(max_evals, max_seconds), time_limit, eval_jobs
 
 
-def _parse_problems(config: dict, exact_on: bool, source: str, base_dir: Path) -> list[ProblemBlock]:
+def _parse_problems(
+    config: dict, exact_on: bool, source: str, base_dir: Path, budget: Budget, labels: set[str]
+) -> list[ProblemBlock]:
     blocks = _get(config, "problems", list, source)
     if not blocks:
         raise InputError(source, "problems", "must list at least one [[problems]] block")
@@ -245,7 +253,7 @@ def _parse_problems(config: dict, exact_on: bool, source: str, base_dir: Path) -
         key = f"problems[{b}]"
         if not isinstance(block, dict):
             raise InputError(source, key, f"expected a table, got {block!r}")
-        _check_keys(block, {"family", "instances", "exact", "options"}, source, key)
+        _check_keys(block, {"family", "instances", "exact", "options", "heuristics", "budget"}, source, key)
         family = get_family(_get(block, "family", str, source, f"{key}.family"), source, f"{key}.family")
         specs = _get(block, "instances", list, source, f"{key}.instances")
         if not specs:
@@ -263,8 +271,32 @@ def _parse_problems(config: dict, exact_on: bool, source: str, base_dir: Path) -
                 raise InputError(source, ikey, f"duplicate instance {spec!r}")
             instances[spec] = resolve_instance(family, _relative_path(spec, base_dir), source, ikey)
         exact = _get(block, "exact", bool, source, f"{key}.exact", default=exact_on)
-        out.append(ProblemBlock(family, instances, exact, options))
+        only = _block_heuristics(block, labels, source, key)
+        out.append(ProblemBlock(family, instances, exact, options, only, _block_budget(block, budget, source, key)))
     return out
+
+
+def _block_heuristics(block: dict, labels: set[str], source: str, key: str) -> list[str] | None:
+    only = _get(block, "heuristics", list, source, f"{key}.heuristics", default=None)
+    if only is None:
+        return None
+    for i, label in enumerate(only):
+        if label not in labels:
+            raise InputError(source, f"{key}.heuristics[{i}]", f"{label!r} is not a [[heuristics]] label; known: "
+                             f"{', '.join(sorted(labels))}")  # fmt: skip
+    return list(only)
+
+
+def _block_budget(block: dict, budget: Budget, source: str, key: str) -> Budget | None:
+    cfg = _get(block, "budget", dict, source, f"{key}.budget", default=None)
+    if cfg is None:
+        return None
+    _check_keys(cfg, {"max_evals", "max_seconds"}, source, f"{key}.budget")
+    max_evals = _get(cfg, "max_evals", int, source, f"{key}.budget.max_evals", default=budget.max_evals)
+    if max_evals is not None and max_evals <= 0:
+        raise InputError(source, f"{key}.budget.max_evals", f"must be positive, got {max_evals}")
+    max_seconds = _positive(cfg, "max_seconds", source, f"{key}.budget.max_seconds", default=budget.max_seconds)
+    return Budget(max_evals, max_seconds)
 
 
 def _parse_heuristics(config: dict, source: str) -> list[HeuristicEntry]:

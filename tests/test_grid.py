@@ -197,3 +197,35 @@ def test_a_run_past_its_wall_limit_is_a_timeout_row(tmp_path):
     runs = read_rows(out / "runs.csv")
     assert set(runs["status"]) == {"timeout"} and runs["verified"].all()
     assert (runs["n_evals"] < 100000).all()
+
+
+def test_a_problem_block_can_restrict_heuristics_and_override_the_budget(tmp_path):
+    text = GRID + '\n[[heuristics]]\nname = "random_search"\n'
+    text = text.replace(
+        'instances = ["generate:n=1,T=2,q=1,seed=3", "generate:n=2,T=2,q=2,seed=7"]',
+        'instances = ["generate:n=1,T=2,q=1,seed=3"]\nheuristics = ["random_search"]\nbudget = { max_evals = 50 }\n'
+        '\n[[problems]]\nfamily = "inventory"\ninstances = ["generate:n=2,T=2,q=2,seed=7"]',
+    )
+    grid = load_grid(write(tmp_path, text))
+    runs = grid.runs()
+    first = [r for r in runs if r.instance_spec.endswith("seed=3")]
+    second = [r for r in runs if r.instance_spec.endswith("seed=7")]
+    assert {r.heuristic.label for r in first} == {"random_search"} and len(first) == 2
+    assert {r.budget.max_evals for r in first} == {50}
+    assert {r.heuristic.label for r in second} == {"ga", "random_search"} and len(second) == 4
+    assert {r.budget.max_evals for r in second} == {300}
+
+
+@pytest.mark.parametrize(
+    ("addition", "key", "message"),
+    [
+        ('heuristics = ["gaa"]', "problems[0].heuristics[0]", "not a [[heuristics]] label"),
+        ("budget = { max_evals = 0 }", "problems[0].budget.max_evals", "must be positive"),
+        ("budget = { time_limit_s = 5 }", "problems[0].budget.time_limit_s", "unknown key"),
+    ],
+)
+def test_bad_problem_block_filters_are_named(tmp_path, addition, key, message):
+    text = GRID.replace('seed=7"]', 'seed=7"]\n' + addition)
+    with pytest.raises(InputError) as err:
+        load_grid(write(tmp_path, text))
+    assert err.value.key == key and message in str(err.value)
