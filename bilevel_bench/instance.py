@@ -65,6 +65,10 @@ class Instance:
 
     __hash__ = None  # type: ignore[assignment]  # arrays make instances unhashable
 
+    def size(self) -> dict[str, int]:
+        """The instance's dimensions, for the ``size`` column of results (families override this)."""
+        return {}
+
     # -- validation ---------------------------------------------------------------------------------
     def validate(self, source: str = "<instance>") -> None:
         """Family-specific checks; the base class checks that every number is finite."""

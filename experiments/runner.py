@@ -41,7 +41,7 @@ from heuristics.run import run_heuristic
 TIME_COLUMNS = ("wall_s", "follower_s", "elapsed_s", "time_s")
 
 RUN_COLUMNS = [
-    "run_id", "grid", "grid_hash", "problem", "instance", "heuristic", "algorithm", "params", "seed",
+    "run_id", "grid", "grid_hash", "problem", "instance", "size", "heuristic", "algorithm", "params", "seed",
     "tie_break", "max_evals", "max_seconds", "status", "error", "best_value", "best_violation",
     "best_decision", "verified", "verify_value", "verify_status", "n_evals", "n_unique", "n_follower_solves",
     "n_follower_failures", "cache_hits", "wall_s", "follower_s", "exact_value", "exact_status", "exact_bound",
@@ -204,6 +204,7 @@ def execute_run(spec: RunSpec, exact: dict[str, Any] | None) -> tuple[dict[str, 
     try:
         problem = get_family(spec.family).make_problem(spec.instance, spec.tie_break, **spec.options)
         row["sense"] = problem.sense
+        row["size"] = json.dumps({**spec.instance.size(), "n_var": problem.n_var})
         row["problem_options"] = json.dumps(problem.options(), sort_keys=True)
         row["warnings"] = "; ".join(problem.warnings())
         result = run_heuristic(

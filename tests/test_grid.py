@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -98,6 +99,7 @@ def test_rows_have_the_promised_columns_and_values(serial_results):
     runs = read_rows(serial_results / "runs.csv")
     required = "run_id problem instance heuristic seed status best_value verified exact_value exact_status "
     required += "gap_pct n_evals n_follower_solves wall_s"
+    assert json.loads(runs.loc[0, "size"]) == {"n": 1, "T": 2, "q": 1, "n_var": 4}
     assert set(required.split()) <= set(runs.columns)
     assert len(runs) == 4 and set(runs["status"]) == {"ok"} and runs["verified"].all()
     assert (runs["gap_pct"] >= -1e-6).all()  # no heuristic beats the proven optimum

@@ -57,6 +57,9 @@ class InventoryInstance(Instance):
     def q(self) -> int:
         return self.a.shape[0]
 
+    def size(self) -> dict[str, int]:
+        return {"n": self.n, "T": self.T, "q": self.q}
+
     def space_capacity(self) -> np.ndarray:
         """Right-hand side of the space constraint per period (inf where unbounded)."""
         extension = np.inf if self.Mspace is None else self.Mspace
