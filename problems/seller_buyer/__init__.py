@@ -1,0 +1,26 @@
+"""Competing sellers (leaders) and one buyer (follower): Shahanaghi & Keyvani Rad (2016), demand K P^-a M^b.
+
+Each seller offers a quantity and a mark-up; the buyer accepts a set of offers and sets its retail price,
+marketing and lot sizes (``follower.py``, exact by enumeration or CP-SAT). ``problem.py`` holds one seller's
+best response (the family's bilevel problem) and the joint game's exploitability; ``exact.py`` the exact
+best response; ``game.py`` the iterated best response (exact or GA) and the joint GA; ``study.py`` the
+paper's Tables 2-5. README.md documents the model and where the paper's tables disagree with its formulas.
+"""
+
+from pathlib import Path
+
+from bilevel_bench.registry import Family
+from problems.seller_buyer.instance import SellerBuyerInstance, generate
+from problems.seller_buyer.problem import SellerBestResponseProblem
+from problems.seller_buyer.study import paper_tables
+
+FAMILY = Family(
+    name="seller_buyer",
+    description="n sellers offer quantity and mark-up to one buyer (D = K P^-a M^b); one seller's best response",
+    instance_type=SellerBuyerInstance,
+    problem_type=SellerBestResponseProblem,
+    generate=generate,
+    data_dir=Path(__file__).parent / "data",
+    problem_options={"seller": 0, "profile": None},
+    studies={"paper": paper_tables},
+)

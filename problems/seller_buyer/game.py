@@ -1,0 +1,240 @@
+"""The sellers' game: iterated best response (the paper's Section 6) and a GA minimising exploitability.
+
+Iterated best response. Start from a profile (``start``: D then R; default ``problem.default_start``).
+In each round the sellers are updated one after the other in the round's ``order``: ``"cyclic"``
+(0..n-1), ``"reverse"``, ``"random"`` (a fresh permutation per round from ``seed``) or an explicit list.
+A seller moves to its best response only if that raises its profit by more than ``tol``. The procedure
+stops after a round in which nobody moved, or after ``max_rounds``. The best response is either exact
+(``method="exact"``, exact.py) or a pymoo GA over the seller's (D_j, R_j) through
+:func:`heuristics.run.run_heuristic` (``method="ga"``), seeded from (seed, round, seller).
+
+Every result ends with the exact exploitability of the final profile (exact.py); the profile is reported
+as a Nash equilibrium only when the exploitability is <= ``tol`` (money units). Each seller's profit at the
+profile is there taken with buyer ties broken in that seller's favour (the optimistic bilevel reading of
+that seller's own problem), so identical offers that tie count as an equilibrium for each of them. The
+result also reports ``outcome_gains``: the same best responses against the profits in the single reported
+buyer response (ties by the sellers' total profit, then lowest index), which exposes such ties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from problems.seller_buyer.exact import N_GRID, best_response, exploitability, profile_profit
+from problems.seller_buyer.follower import buyer_response
+from problems.seller_buyer.instance import SellerBuyerInstance
+from problems.seller_buyer.problem import ExploitabilityProblem, SellerBestResponseProblem, default_start
+
+TOL = 1e-3  # money units: a move must gain more; Nash means exploitability <= TOL
+
+
+@dataclasses.dataclass
+class GameResult:
+    method: str
+    D: np.ndarray
+    R: np.ndarray
+    v: np.ndarray
+    accepted: np.ndarray
+    q: np.ndarray
+    seller_profit: np.ndarray
+    P: float
+    M: float
+    V: float
+    buyer_profit: float
+    P_paper: float
+    M_paper: float
+    rounds: int
+    moves: int
+    converged: bool  # a full round without a move (iterated best response only)
+    exploitability: float  # max_j best response - profit at the profile, ties in j's favour (exact.py)
+    gains: np.ndarray
+    nash: bool
+    outcome_gains: np.ndarray  # best response - profit in the one reported buyer response (ties: all sellers)
+    tol: float
+    orders: list[list[int]] = dataclasses.field(default_factory=list)
+    evaluations: int = 0  # GA leader evaluations spent
+
+    def per_seller(self) -> list[dict[str, Any]]:
+        """Each seller's offer, accepted quantity, profit and gain by deviating (JSON-ready)."""
+        return [
+            {
+                "seller": j,
+                "D": float(self.D[j]),
+                "R": float(self.R[j]),
+                "v": float(self.v[j]),
+                "accepted": bool(self.accepted[j]),
+                "q": float(self.q[j]),
+                "profit": float(self.seller_profit[j]),
+                "gain": float(self.gains[j]),
+            }
+            for j in range(len(self.D))
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "rounds": self.rounds,
+            "moves": self.moves,
+            "converged": self.converged,
+            "exploitability": self.exploitability,
+            "nash": self.nash,
+            "outcome_exploitability": float(max(self.outcome_gains.max(), 0.0)),
+            "P": self.P,
+            "M": self.M,
+            "V": self.V,
+            "buyer_profit": self.buyer_profit,
+            "accepted": int(self.accepted.sum()),
+            "total_q": float(self.q.sum()),
+        }
+
+
+def outcome(
+    inst: SellerBuyerInstance,
+    D: np.ndarray,
+    R: np.ndarray,
+    method: str,
+    tie_break: str = "optimistic",
+    tol: float = TOL,
+    n_grid: int = N_GRID,
+    **extra: Any,
+) -> GameResult:
+    """The buyer's response to a profile (ties: sellers' total profit), and the profile's exact exploitability."""
+    sol = buyer_response(inst, D, R, tie_break).solution
+    exploit, gains, responses = exploitability(inst, D, R, tie_break, n_grid)
+    best = np.array([br.profit for br in responses])
+    return GameResult(
+        method=method,
+        D=np.asarray(D, dtype=float),
+        R=np.asarray(R, dtype=float),
+        v=sol["v"],
+        accepted=sol["accepted"].astype(bool),
+        q=sol["q"],
+        seller_profit=sol["seller_profit"],
+        P=float(sol["P"]),
+        M=float(sol["M"]),
+        V=float(sol["V"]),
+        buyer_profit=float(sol["buyer_profit"]),
+        P_paper=float(sol["P_paper"]),
+        M_paper=float(sol["M_paper"]),
+        exploitability=exploit,
+        gains=gains,
+        nash=exploit <= tol,
+        outcome_gains=best - sol["seller_profit"],
+        tol=tol,
+        **{"rounds": 0, "moves": 0, "converged": False, **extra},
+    )
+
+
+def round_order(n: int, order: str | Sequence[int], rng: np.random.Generator) -> list[int]:
+    if isinstance(order, str):
+        if order == "cyclic":
+            return list(range(n))
+        if order == "reverse":
+            return list(range(n - 1, -1, -1))
+        if order == "random":
+            return [int(k) for k in rng.permutation(n)]
+        raise ValueError(f"unknown order {order!r} (cyclic, reverse, random or a list)")
+    chosen = [int(k) for k in order]
+    if sorted(chosen) != list(range(n)):
+        raise ValueError(f"order {chosen} is not a permutation of 0..{n - 1}")
+    return chosen
+
+
+def ga_best_response(
+    inst: SellerBuyerInstance,
+    j: int,
+    D: np.ndarray,
+    R: np.ndarray,
+    seed: int,
+    tie_break: str = "optimistic",
+    params: dict[str, Any] | None = None,
+    max_evals: int = 300,
+) -> tuple[float, float, float, int]:
+    """Seller j's best response by pymoo GA: (D_j, R_j, profit, evaluations)."""
+    from heuristics.run import Budget, run_heuristic
+
+    problem = SellerBestResponseProblem(inst, tie_break, seller=j, profile=[*map(float, D), *map(float, R)])
+    run = run_heuristic(problem, "ga", params or {"pop_size": 20}, seed, Budget(max_evals=max_evals))
+    x = run.best_x
+    return float(x[0]), float(x[1]), float(run.best_value), run.counters.n_evals
+
+
+def iterated_best_response(
+    inst: SellerBuyerInstance,
+    start: Sequence[float] | None = None,
+    order: str | Sequence[int] = "cyclic",
+    seed: int = 0,
+    method: str = "exact",
+    tol: float = TOL,
+    max_rounds: int = 50,
+    tie_break: str = "optimistic",
+    n_grid: int = N_GRID,
+    ga_params: dict[str, Any] | None = None,
+    ga_evals: int = 300,
+) -> GameResult:
+    """The paper's procedure: sellers re-optimise in turn until a round passes with no move."""
+    if method not in ("exact", "ga"):
+        raise ValueError(f"unknown best-response method {method!r} (exact or ga)")
+    n = inst.n
+    profile = default_start(inst) if start is None else np.asarray(start, dtype=float)
+    D, R = profile[:n].copy(), profile[n:].copy()
+    rng = np.random.default_rng(seed)
+    orders: list[list[int]] = []
+    moves = evals = 0
+    converged = False
+    for rnd in range(1, max_rounds + 1):
+        order_now = round_order(n, order, rng)
+        orders.append(order_now)
+        moved = False
+        for j in order_now:
+            current = profile_profit(inst, j, D, R, tie_break)
+            if method == "exact":
+                br = best_response(inst, j, D, R, tie_break, n_grid)
+                new_D, new_R, value = br.D, br.R, br.profit
+            else:
+                ga_seed = int(np.random.SeedSequence([seed, rnd, j]).generate_state(1)[0])
+                new_D, new_R, value, used = ga_best_response(inst, j, D, R, ga_seed, tie_break, ga_params, ga_evals)
+                evals += used
+            if value > current + tol:
+                D[j], R[j] = new_D, new_R
+                moves += 1
+                moved = True
+        if not moved:
+            converged = True
+            break
+    return outcome(
+        inst,
+        D,
+        R,
+        f"iterated best response ({method})",
+        tie_break,
+        tol,
+        n_grid,
+        rounds=rnd,
+        moves=moves,
+        converged=converged,
+        orders=orders,
+        evaluations=evals,
+    )
+
+
+def joint_ga(
+    inst: SellerBuyerInstance,
+    seed: int = 0,
+    max_evals: int = 200,
+    params: dict[str, Any] | None = None,
+    tie_break: str = "optimistic",
+    tol: float = TOL,
+    n_grid: int = 101,
+) -> GameResult:
+    """A GA over all sellers' offers minimising exploitability (``n_grid`` inside; exact ``N_GRID`` at the end)."""
+    from heuristics.run import Budget, run_heuristic
+
+    problem = ExploitabilityProblem(inst, tie_break, n_grid=n_grid)
+    run = run_heuristic(problem, "ga", params or {"pop_size": 20}, seed, Budget(max_evals=max_evals))
+    D, R = problem.split(run.best_x)
+    return outcome(inst, D, R, "joint GA (min exploitability)", tie_break, tol, evaluations=run.counters.n_evals)
