@@ -1,0 +1,27 @@
+"""Optimal procurement with Hotelling (HM) and affine (LDM) demand: a buyer and n suppliers with private types.
+
+Source: the Julia code base HM.jl / LDM.jl / utilities.jl / examples.jl, described in
+``procurement_mechanism_hm_ldm.md``. The buyer (leader) posts type-contingent prices; the market (follower)
+answers with the consumers' demands (``follower.py``); IR/IC are interim (``mechanism.py``). Problem option
+``version``: "decentralized" (transfers t = x.p, the bilevel model) or "centralized" (free transfers). Baselines in
+``exact.py``: the closed form from virtual costs, the centralized QP and the decentralized MINLP. The
+``sweep`` study (``experiments/procurement.toml``) reproduces the source's simulations over delta/gamma.
+"""
+
+from pathlib import Path
+
+from bilevel_bench.registry import Family
+from problems.procurement.instance import ProcurementInstance, generate
+from problems.procurement.problem import ProcurementProblem
+from problems.procurement.study import sweep
+
+FAMILY = Family(
+    name="procurement",
+    description="procurement mechanism with Hotelling / affine-demand suppliers; market follower QP (closed form)",
+    instance_type=ProcurementInstance,
+    problem_type=ProcurementProblem,
+    generate=generate,
+    data_dir=Path(__file__).parent / "data",
+    problem_options={"version": "decentralized"},
+    studies={"sweep": sweep},
+)

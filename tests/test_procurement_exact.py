@@ -1,0 +1,79 @@
+"""Exact baselines: the closed form (virtual costs) against the centralized QP and the decentralized model
+(SCIP), as examples.jl checks; returned prices pass the IR/IC checks and induce the allocation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from problems.procurement.exact import closed_form, inducing_prices, solve_single_level, virtual_cost_profiles
+from problems.procurement.follower import closed_form_demand
+from problems.procurement.instance import generate, hm_example, ldm_example
+from problems.procurement.mechanism import expected_cost, slacks
+from problems.procurement.problem import ProcurementProblem
+
+EXAMPLES = [hm_example(), ldm_example(), generate(model="hm", n=2, m=3, seed=1),
+            generate(model="ldm", n=2, m=3, seed=1)]  # fmt: skip
+
+
+def test_virtual_costs_and_the_spec_numbers_on_hm_example():
+    inst = hm_example()
+    # phi(12) = 12 + F(10) / f(12) (12 - 10) = 12 + 0.5 / 0.5 * 2
+    assert inst.virtual_costs() == pytest.approx(np.array([[10.0, 14.0], [10.0, 14.0]]))
+    form = closed_form(inst)
+    assert form["value"] == pytest.approx(11.75)
+    d, phi = form["allocation"], virtual_cost_profiles(inst)
+    prob = inst.profile_probabilities()
+    assert prob @ (d * phi).sum(axis=1) == pytest.approx(11.0)
+    # p = phi is not feasible with t = x.p: total IR/IC shortfall 2.0 (spec)
+    assert np.maximum(-slacks(inst, d, d * phi), 0).sum() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("inst", EXAMPLES, ids=lambda i: i.name)
+def test_optimisation_agrees_with_closed_form_where_conditions_hold(inst):
+    form = closed_form(inst)
+    assert form["conditions"]["virtual_costs_increasing"] and form["conditions"]["allocation_monotone"]
+    for version in ("centralized", "decentralized"):
+        result = solve_single_level(inst, version, 30.0)
+        assert result.status == "optimal"
+        assert result.objective == pytest.approx(form["value"], rel=1e-6)
+
+
+@pytest.mark.parametrize("inst", EXAMPLES, ids=lambda i: i.name)
+def test_closed_form_prices_are_feasible_and_attain_the_value(inst):
+    form = closed_form(inst)
+    assert form["attained"]
+    P, d = form["prices"], form["allocation"]
+    assert np.abs(closed_form_demand(inst, P) - d).max() < 1e-9  # the market answers with d
+    assert slacks(inst, d, d * P).min() >= -1e-9  # IR and IC hold with t = x.p
+    assert expected_cost(inst, d, d * P) == pytest.approx(form["value"], rel=1e-9)
+    assert P.min() >= 0 and P.max() <= inst.price_bound() + 1e-9  # within the leader's bounds
+
+
+def test_decentralized_never_beats_centralized_and_closed_form_is_a_lower_bound():
+    inst = generate(model="ldm", n=2, m=2, seed=4, gamma=0.8)
+    form = closed_form(inst)
+    central = solve_single_level(inst, "centralized", 30.0)
+    decentral = solve_single_level(inst, "decentralized", 30.0)
+    assert form["value"] <= central.objective + 1e-6 <= decentral.objective + 2e-6
+
+
+@pytest.mark.parametrize("version", ["decentralized", "centralized"])
+def test_problem_exact_solution_evaluates_to_its_objective(version):
+    problem = ProcurementProblem(ldm_example(), version=version)
+    result = problem.exact(30.0)
+    evaluation = problem.evaluate(np.array(result.solution["x"]))
+    assert evaluation.violation <= 1e-6  # SCIP meets IR/IC to its own tolerance
+    assert evaluation.value == pytest.approx(result.objective, rel=1e-6)
+    assert "SCIP" in result.method and "closed form 10.854" in result.notes
+
+
+def test_inducing_prices_reproduce_any_allocation():
+    rng = np.random.default_rng(0)
+    for model, n in (("hm", 3), ("ldm", 2)):
+        inst = generate(model=model, n=n, m=2, seed=2)
+        X = rng.dirichlet(np.ones(n), size=len(inst.profiles()))
+        X[0] = np.eye(n)[0]  # a corner: one supplier takes everything
+        P = inducing_prices(inst, X)
+        assert np.abs(closed_form_demand(inst, P) - X).max() < 1e-9
+        assert P.min() >= 0
