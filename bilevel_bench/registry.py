@@ -6,7 +6,8 @@ found by scanning the package, so adding one touches no shared file.
 Wherever an instance is named (CLI or grid), it may be:
 
 - a shipped instance name (``seed``), from the family's ``data/`` folder;
-- a path to an instance JSON file;
+- a path to an instance JSON file, or to a file in a format the family reads (``Family.readers``, for
+  example a CVRPLIB ``.vrp`` file for the retail family);
 - a generator spec, ``generate:n=3,T=6,q=8,seed=11``, whose keys are the generator's parameters.
 """
 
@@ -44,6 +45,9 @@ class Family:
     #: tables). Each is called as ``study(config: dict, out_dir: Path, source: str) -> str`` and returns a
     #: short text summary to print; it writes its own CSVs into ``out_dir``.
     studies: dict[str, Callable[[dict[str, Any], Path, str], str]] = dataclasses.field(default_factory=dict)
+    #: Other file formats the family builds instances from, by suffix (``{".vrp": build_cvrplib}``). Each
+    #: reader takes the path and raises :class:`InputError` naming the file on malformed content.
+    readers: dict[str, Callable[[Path], Instance]] = dataclasses.field(default_factory=dict)
 
     def shipped(self) -> list[str]:
         return sorted(p.stem for p in self.data_dir.glob("*.json"))
@@ -93,15 +97,17 @@ def resolve_instance(family: Family, spec: Any, source: str = "<cli>", key: str 
     if spec in family.shipped():
         return family.instance_type.load(family.data_dir / f"{spec}.json")
     path = Path(spec)
-    if path.suffix == ".json" or path.exists():
+    if path.suffix == ".json" or path.suffix in family.readers or path.exists():
         if not path.is_file():
             raise InputError(source, key, f"instance file {spec!r} does not exist")
+        if path.suffix in family.readers:
+            return family.readers[path.suffix](path)
         return family.instance_type.load(path)
     raise InputError(
         source,
         key,
         f"{spec!r} is not a shipped {family.name} instance ({', '.join(family.shipped())}), "
-        f"an existing .json file, or a {GENERATE_PREFIX}... spec",
+        f"an existing {' or '.join(['.json', *family.readers])} file, or a {GENERATE_PREFIX}... spec",
     )
 
 

@@ -2,8 +2,8 @@
 key and what is wrong; no traceback, and no run starts (no results directory appears).
 
 ``expected.toml`` there lists, per file, the key the message must name and words it must contain. Grids
-(``*.toml``) go through ``bilevel-bench run``; instance files (``<family>_*.json`` and other family
-formats) through ``bilevel-bench exact <family> FILE``.
+(``*.toml``) go through ``bilevel-bench run``; instance files (``<family>_*.json`` and the formats a family
+reads, such as CVRPLIB ``.vrp``) through ``bilevel-bench exact <family> FILE``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bilevel_bench.cli import main
+from bilevel_bench.registry import families
 
 BAD = Path(__file__).parent / "data" / "bad"
 EXPECTED = tomllib.loads((BAD / "expected.toml").read_text())
@@ -31,7 +32,8 @@ def test_bad_input_is_refused_clearly(name, tmp_path, capsys):
     if path.suffix == ".toml":
         argv = ["run", str(path), "--out", str(out), "--quiet"]
     else:
-        argv = ["exact", name.split("_")[0], str(path)]
+        family = max((f for f in families() if name.startswith(f + "_")), key=len)
+        argv = ["exact", family, str(path)]
     assert main(argv) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

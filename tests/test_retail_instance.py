@@ -31,6 +31,12 @@ def test_shipped_instances_load():
     assert sizes["small"]["K"] <= 8 and sizes["medium"]["K"] == 15 and sizes["large"]["K"] == 50
 
 
+def test_a_cvrplib_path_names_an_instance_in_grids():
+    inst = resolve_instance(FAMILY, str(CVRPLIB_DIR / "E-n13-k4.vrp"))
+    assert inst == build_cvrplib(CVRPLIB_DIR / "E-n13-k4.vrp")
+    assert inst.K == 12 and inst.R == 4 and inst.best_known_routing == 247
+
+
 def test_cvrplib_builder_splits_demand_into_item_weights():
     import vrplib
 

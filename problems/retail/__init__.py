@@ -9,7 +9,7 @@ then routes its vehicles to the chosen homes and stores (``routing.py``). See ``
 from pathlib import Path
 
 from bilevel_bench.registry import Family
-from problems.retail.instance import RetailInstance, generate
+from problems.retail.instance import RetailInstance, build_cvrplib, generate
 from problems.retail.problem import RetailProblem
 from problems.retail.routing import DEFAULT_SOLUTION_LIMIT
 
@@ -22,4 +22,5 @@ FAMILY = Family(
     generate=generate,
     data_dir=Path(__file__).parent / "data",
     problem_options={"routing": "heuristic", "routing_solutions": DEFAULT_SOLUTION_LIMIT},
+    readers={".vrp": build_cvrplib},  # a CVRPLIB file in a grid: 3 stores, 3 products, seed 0
 )
