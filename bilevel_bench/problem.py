@@ -204,8 +204,17 @@ class BilevelProblem(ABC):
         return a > b if self.sense == "max" else a < b
 
     def gap_pct(self, value: float, reference: float) -> float:
-        """How far ``value`` falls short of ``reference``, in % of |reference| (>= 0 unless it beats it)."""
+        """How far ``value`` falls short of ``reference``, in % of |reference| (>= 0 unless it beats it).
+
+        Values within the follower's tie tolerance of the reference count as equal (gap 0): a follower that
+        treats responses within ``tie_tolerance`` as tied lets a leader gain up to about that much over an
+        exact optimum computed at exact indifference, and that is not a better solution. The band is twice
+        the tolerance at the reference's scale, because the follower's tolerance is taken on its own
+        objective, whose scale may differ from the leader's.
+        """
         if math.isnan(value) or math.isnan(reference):
             return math.nan
         shortfall = reference - value if self.sense == "max" else value - reference
+        if abs(shortfall) <= 2.0 * tie_tolerance(reference):
+            return 0.0
         return 100.0 * shortfall / max(1e-9, abs(reference))

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
-import io
 import json
 import math
 import re
@@ -41,6 +40,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bilevel_bench.problem import tie_tolerance
+from experiments.runner import read_rows
 
 TARGETS = (0.1, 1.0, 5.0)  # success rates (%)
 TIME_TARGET = 1.0  # the summary's time and solves to target (%)
@@ -58,14 +60,7 @@ AXES = (("n_evals", "leader evaluations"), ("n_follower_solves", "follower solve
 
 def read_csv(path: Path) -> pd.DataFrame:
     """Read a results CSV without touching it; a partial last line (killed writer) is ignored."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return pd.DataFrame()
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-    if not data:
-        return pd.DataFrame()
-    return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""], dtype={"instance": str, "run_id": str})
+    return read_rows(path, repair=False)
 
 
 @dataclasses.dataclass
@@ -149,6 +144,8 @@ def gap_pct(value: Any, reference: Any, sense: Any) -> Any:
     maximise = np.asarray(sense) == "max"
     shortfall = np.where(maximise, reference - value, value - reference)
     gap = 100.0 * shortfall / np.maximum(np.abs(reference), 1e-9)
+    # values equal up to the follower's tie tolerance are equal (as BilevelProblem.gap_pct)
+    gap = np.where(np.abs(shortfall) <= 2.0 * tie_tolerance(reference), 0.0, gap)
     return np.where(np.isnan(value) | np.isnan(reference), math.inf, gap)
 
 
@@ -249,7 +246,8 @@ def _summary(group: pd.DataFrame, history: pd.DataFrame) -> dict[str, Any]:
         "runs": len(group),
         "failed": int((group["status"] == "failed").sum()),
         "timeout": int((group["status"] == "timeout").sum()),
-        "unverified": int((~group["verified"] & group["status"].ne("failed")).sum()),
+        "no feasible": int((group["best_value"].isna() & group["status"].ne("failed")).sum()),
+        "unverified": int((~group["verified"] & group["best_value"].notna()).sum()),
         "gap % median": median,
         "gap % IQR": q3 - q1,
     }
@@ -573,6 +571,8 @@ def make_report(results_dir: Path) -> list[Path]:
     results = load_results(results_dir)
     figures_dir = results_dir / "figures"
     figures_dir.mkdir(exist_ok=True)
+    for stale in figures_dir.glob("*.png"):  # the report owns figures/: no figure of an older grid survives
+        stale.unlink()
     palette = colours(results.runs["heuristic"])
     written: list[Path] = []
     blocks = _introduction(results, results_dir)
@@ -608,13 +608,16 @@ def _introduction(results: Results, results_dir: Path) -> list[Block]:
     )
     definitions = (
         "The gap of a run is `100 * (reference - value) / |reference|` in the leader's sense (min: the other "
-        "way round), so 0 is the reference and a positive gap is a shortfall. The reference is the exact "
+        "way round), so 0 is the reference and a positive gap is a shortfall; values within twice the "
+        "follower's tie tolerance (1e-6 + 1e-9 |reference|) of the reference count as equal (gap 0). The "
+        "reference is the exact "
         "optimum where the exact baseline proved optimality; elsewhere it is the best value known (the best "
         "verified run, or the exact solver's incumbent if better), and the tables say so in *gap vs*. Failed "
         "runs and runs without a feasible decision have an infinite gap: they count in the success rates as "
         "failures and are left out of the gap median and IQR. A run reaches a target gap at the first history "
         "checkpoint (one per evaluated batch) where its best value is within it; its time and follower solves "
-        "to the target are read there. *unverified*: the best decision did not reproduce its value when its "
+        "to the target are read there. *no feasible*: runs that never found a decision meeting the leader's "
+        "constraints. *unverified*: the best (feasible) decision did not reproduce its value when its "
         "followers were solved again from scratch."
     )
     return [Block("h1", "Benchmark report"), Block("p", text), Block("h2", "Definitions"), Block("p", definitions)]

@@ -89,24 +89,34 @@ def append_rows(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) 
     new = not path.exists() or path.stat().st_size == 0
     if new:
         writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(buffer.getvalue())
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def read_rows(path: Path) -> pd.DataFrame:
-    """Read a results CSV, dropping a partial last line left by a killed writer."""
-    if not path.exists() or path.stat().st_size == 0:
+def _cell(value: Any) -> Any:
+    """A missing number is an empty cell, as pandas writes it (not csv's "nan")."""
+    return "" if isinstance(value, float) and math.isnan(value) else value
+
+
+def read_rows(path: Path, repair: bool = True) -> pd.DataFrame:
+    """Read a results CSV, dropping a partial last line left by a killed writer (and, with ``repair``,
+    truncating the file to its complete lines so that appends start on a fresh line)."""
+    if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
     data = path.read_bytes()
     if not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
-        path.write_bytes(data)
+        if repair:
+            path.write_bytes(data)
     if not data:
         return pd.DataFrame()
-    return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""], dtype={"instance": str})
+    # only "" and "nan" are missing values: an instance or heuristic named "NA" stays a name
+    return pd.read_csv(
+        io.BytesIO(data), keep_default_na=False, na_values=["", "nan"], dtype={"instance": str, "run_id": str}
+    )
 
 
 def rewrite_sorted(path: Path, columns: list[str], keys: list[str]) -> None:

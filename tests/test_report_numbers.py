@@ -82,6 +82,14 @@ def test_gaps_in_the_leaders_sense(results_dir):
     assert gaps["toy|A|h2|1"] == INF and gaps["toy|B|h2|2"] == INF  # failed; no feasible decision
 
 
+def test_values_within_the_tie_band_have_gap_zero():
+    from experiments.report import gap_pct
+
+    gaps = gap_pct([100.000002, 100.00001, 99.0, 50.000002], [100.0, 100.0, 100.0, 50.0], ["max", "max", "max", "min"])
+    # band: 2 * (1e-6 + 1e-9 * |ref|) = 2.2e-6 at 100; beating by 1e-5 is reported (negative), never hidden
+    assert gaps[0] == 0.0 and gaps[1] == pytest.approx(-1e-5) and gaps[2] == pytest.approx(1.0) and gaps[3] == 0.0
+
+
 def test_summary_success_rates_times_and_solves_to_target(results_dir):
     results = load_results(results_dir)
     table = summary_rows(results.runs, results.history, ["problem", "heuristic"]).set_index(["problem", "heuristic"])
@@ -94,7 +102,8 @@ def test_summary_success_rates_times_and_solves_to_target(results_dir):
     # h2 gaps: failed, 0.05, 47.37, no value
     assert (h2["runs"], h2["failed"], h2["≤0.1% rate"], h2["≤5% rate"]) == (4, 1, 0.25, 0.25)
     assert h2["gap % median"] == pytest.approx((0.05 + 100 * 45 / 95) / 2)
-    assert h2["s to 1% (median of reached)"] == 4.0 and h2["unverified"] == 1
+    assert h2["s to 1% (median of reached)"] == 4.0
+    assert h2["no feasible"] == 1 and h2["unverified"] == 0  # B s2 found no feasible decision: not "unverified"
     cost = table.loc[("cost", "h1")]
     assert cost["≤1% rate"] == 1.0 and cost["≤0.1% rate"] == 0.0  # a gap of exactly 1 % reaches 1 %
     assert cost["s to 1% (median of reached)"] == 0.4 and cost["wall s median"] == 0.4
@@ -149,7 +158,7 @@ def test_make_report_writes_markdown_html_and_figures(results_dir):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (results_dir / "report.md").read_text()
     assert "best known (best run) (1/2)" in md  # the summary says which instances use a best-known value
-    assert "| toy | h1 | 4 | 0 | 0 | 0 | 0 | 0.2 | 75% | 100% | 100% | 1.5 | 40 |" in md
+    assert "| toy | h1 | 4 | 0 | 0 | 0 | 0 | 0 | 0.2 | 75% | 100% | 100% | 1.5 | 40 |" in md
     page = (results_dir / "report.html").read_text()
     assert page.count("<table>") == 5 and "figures/performance_profiles.png" in page
     assert "| toy | h2 | failed | ValueError: boom | 1 | A |" in md  # the failed runs, by message

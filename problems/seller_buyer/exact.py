@@ -23,8 +23,13 @@ accepted at that D. What remains is the 1-D maximisation over D of a piecewise s
 2^(n-1) smooth pieces). It is solved by a fine grid (``n_grid`` points) and golden-section refinement of
 the bracket around the best grid point; the tests check it against a grid 20 times finer.
 
-Pessimistic ties: the buyer must then gain strictly more than the tie tolerance, so G_S is lowered by twice
-:func:`bilevel_bench.problem.tie_tolerance` (the supremum itself is not attained).
+Ties. Optimistic: the threshold is the buyer's exact indifference (G_S as above). The follower treats
+buyer profits within tol = :func:`bilevel_bench.problem.tie_tolerance` of its best as tied (follower.py),
+so an offer inside that band is accepted too and can earn up to ~tol more than this best response; values
+within tol are equal for this project (``BilevelProblem.gap_pct`` reports such a difference as gap 0).
+Pessimistic: the buyer must gain strictly more than tol, so G_S is lowered by twice tol(B0) (the supremum
+itself is not attained). The final offer is checked against the buyer's exact response and moved down by
+a few ulps if rounding put it on the wrong side.
 
 The exploitability of a profile is max_j (best response value of j) - (j's profit at the profile), each
 computed with ties broken with seller j as the focal seller. Enumeration makes this exact for
@@ -131,8 +136,24 @@ def best_response(
     v, ok, cap = (arr[0] for arr in th.best_price(np.array([best_D])))
     if not ok:
         return BestResponse(j, lo, 1.0, float(offer_price(inst, lo, 1.0, j)), 0.0, False, False)
-    R_j = float(np.clip(markup(inst, best_D, v, j), 1.0, inst.R_max))
-    return BestResponse(j, best_D, R_j, float(v), best_val, True, bool(cap))
+    R_j = _accepted_markup(inst, j, D, R, best_D, float(markup(inst, best_D, v, j)), tie_break)
+    v = float(offer_price(inst, best_D, R_j, j))
+    return BestResponse(j, best_D, R_j, v, float(seller_profit(inst, best_D, v, j)), True, bool(cap))
+
+
+def _accepted_markup(
+    inst: SellerBuyerInstance, j: int, D: np.ndarray, R: np.ndarray, Dj: float, Rj: float, tie_break: str
+) -> float:
+    """The largest mark-up <= Rj (up to rounding) at which the buyer's exact response still accepts j."""
+    D, R = np.array(D, dtype=float), np.array(R, dtype=float)
+    D[j] = Dj
+    Rj = float(np.clip(Rj, 1.0, inst.R_max))
+    for step in range(60):
+        R[j] = Rj
+        if buyer_response(inst, D, R, tie_break, focal=j).solution["accepted"][j]:
+            return Rj
+        Rj = max(1.0, Rj * (1.0 - 2.0**step * np.finfo(float).eps))
+    raise AssertionError(f"seller {j}'s exact best response is not accepted by the buyer")  # a bug, not input
 
 
 def _golden(f, a: float, b: float) -> float:
