@@ -84,7 +84,9 @@ class ExactResult:
 
     objective: float  # best bilevel-feasible value found (leader's sense); nan if none
     bound: float  # proven bound on the optimum (leader's sense); nan if none
-    status: str  # "optimal", "time_limit", "infeasible", "error"
+    #: "optimal", "time_limit", "infeasible", "error", or "unverified": the solver's solution failed the
+    #: re-evaluation with the exact follower (solver tolerances); objective is then nan, bound kept
+    status: str
     time_s: float
     solution: dict[str, Any]  # leader decision (named, JSON-ready), plus "x" as the flat vector
     method: str = ""

@@ -63,9 +63,38 @@ def test_problem_exact_solution_evaluates_to_its_objective(version):
     problem = ProcurementProblem(ldm_example(), version=version)
     result = problem.exact(30.0)
     evaluation = problem.evaluate(np.array(result.solution["x"]))
-    assert evaluation.violation <= 1e-6  # SCIP meets IR/IC to its own tolerance
-    assert evaluation.value == pytest.approx(result.objective, rel=1e-6)
+    assert evaluation.feasible  # the closed form's decision: IR/IC exactly, not to a solver's tolerance
+    assert evaluation.value == pytest.approx(result.objective, rel=1e-12)
+    assert result.status == "optimal" and result.objective == result.bound == pytest.approx(10.8542780749, rel=1e-9)
     assert "SCIP" in result.method and "closed form 10.854" in result.notes
+
+
+def test_centralized_closed_form_is_attained_where_decentralized_prices_cannot():
+    """3 Hotelling suppliers: the closed form 11.1410824 needs free transfers. The envelope transfers attain it
+    (centralized); the cheapest IR/IC prices inducing the same allocation cost 11.1440283 (decentralized)."""
+    inst = generate(model="hm", n=3, m=2, seed=1)
+    form = closed_form(inst)
+    assert form["value"] == pytest.approx(11.1410824, abs=1e-7) and not form["attained"]
+    assert expected_cost(inst, form["allocation"], form["allocation"] * form["prices"]) == pytest.approx(11.1440283, abs=1e-7)
+    assert ProcurementProblem(inst, version="decentralized").closed_form_decision(form) is None
+    centralized = ProcurementProblem(inst, version="centralized")
+    decision = centralized.closed_form_decision(form)
+    evaluation = centralized.evaluate(np.array(decision["x"]))
+    assert evaluation.feasible and evaluation.value == pytest.approx(form["value"], abs=1e-9)
+
+
+def test_a_solver_decision_that_breaks_ir_is_not_reported():
+    from bilevel_bench.problem import ExactResult
+
+    problem = ProcurementProblem(hm_example())
+    free = ExactResult(5.0, 4.0, "optimal", 0.1, {"x": [0.0] * problem.n_prices}, "SCIP")  # suppliers paid 0
+    problem.reevaluate(free)
+    assert free.status == "unverified" and np.isnan(free.objective) and free.bound == 4.0 and free.solution == {}
+    assert "break IR/IC" in free.notes
+    feasible = closed_form(hm_example())["prices"].ravel().tolist()
+    kept = ExactResult(11.7, 11.0, "time_limit", 0.1, {"x": feasible}, "SCIP")
+    problem.reevaluate(kept)
+    assert kept.status == "time_limit" and kept.objective == pytest.approx(11.75)  # the value its prices earn
 
 
 def test_inducing_prices_reproduce_any_allocation():

@@ -21,12 +21,14 @@ total shortfall is the violation pymoo ranks.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from bilevel_bench.errors import InputError
-from bilevel_bench.problem import BilevelProblem, ExactResult, FollowerResponse
+from bilevel_bench.problem import OPTIMAL, BilevelProblem, ExactResult, FollowerResponse
+from problems.procurement.exact import ATTAIN_TOL
 from problems.procurement.follower import solve_follower
 from problems.procurement.instance import ProcurementInstance
 from problems.procurement.mechanism import expected_cost, slacks
@@ -104,7 +106,13 @@ class ProcurementProblem(BilevelProblem):
         return out
 
     def exact(self, time_limit: float = 60.0) -> ExactResult:
-        """The single-level model of this version (SCIP); notes give the closed form and the other version."""
+        """The single-level model of this version (SCIP); notes give the closed form and the other version.
+
+        Where the closed form is attained by a decision of this version (decentralized: the GLOP price LP;
+        centralized: inducing prices and envelope transfers, which need a monotone allocation), that
+        decision is returned, with the closed-form value, a lower bound of both versions, as the bound: it
+        is then optimal exactly. Otherwise the solver's decision is re-evaluated with the exact follower.
+        """
         from problems.procurement.exact import closed_form, solve_single_level
 
         other = "centralized" if self.version == "decentralized" else "decentralized"
@@ -117,23 +125,73 @@ class ProcurementProblem(BilevelProblem):
         )
         if self.version == "centralized" and result.solution:
             result.solution["x"] = _centralized_vector(self.instance, result.solution)
-        if self.version == "decentralized" and form["attained"]:
-            # SCIP's prices meet IR/IC only to its tolerance (~1e-8); the closed form's LP prices exactly
-            result.solution = {"p": form["prices"].round(12).tolist(), "x": form["prices"].ravel().tolist()}
-            result.objective = form["value"]
-            result.method += "; returned prices: the closed form's (GLOP price LP), same value"
+        attaining = self.closed_form_decision(form)
+        if attaining is not None:
+            result.solution = attaining
+            result.objective, result.bound, result.status = form["value"], form["value"], OPTIMAL
+            result.method += "; returned decision: the closed form's (same value; the closed form is a lower bound)"
+        elif result.solution:
+            self.reevaluate(result)
         return result
+
+    def closed_form_decision(self, form: dict[str, Any]) -> dict[str, Any] | None:
+        """A decision of this version that attains the closed-form value exactly, or None."""
+        if self.version == "decentralized":
+            if not form["attained"]:
+                return None
+            prices = form["prices"]
+            decision = {"p": prices.round(12).tolist(), "x": prices.ravel().tolist()}
+        else:
+            if not form["conditions"]["allocation_monotone"]:
+                return None
+            decision = {"x": _envelope_vector(self.instance, form["allocation"])}
+        evaluation = self.evaluate(np.asarray(decision["x"], dtype=float))
+        if not evaluation.feasible or abs(evaluation.value - form["value"]) > ATTAIN_TOL * max(1.0, form["value"]):
+            return None
+        return decision
+
+    def reevaluate(self, result: ExactResult) -> None:
+        """Re-evaluate the solver's decision with the exact follower: the value is the one its decision earns;
+        a decision that breaks IR/IC beyond SLACK_TOL (SCIP meets t = x.p and the KKT rows only to its
+        tolerances) is not reported as a solution."""
+        evaluation = self.evaluate(np.asarray(result.solution["x"], dtype=float))
+        if evaluation.feasible:
+            result.objective = evaluation.value
+            return
+        result.notes = (
+            f"solver incumbent {result.objective:.9g} rejected: its prices break IR/IC by "
+            f"{evaluation.violation:.3g} under the exact follower; " + result.notes
+        )
+        result.objective, result.status, result.solution = math.nan, "unverified", {}
+
+
+def _envelope_vector(inst: ProcurementInstance, d: np.ndarray) -> list[float]:
+    """Centralized leader vector for allocation ``d`` with the cheapest IR/IC interim transfers (module
+    docstring): T(k) = theta^k X(k) + sum_{j>k} (theta^j - theta^{j-1}) X(j), for a monotone X."""
+    from problems.procurement.mechanism import interim_weights
+
+    X = np.einsum("iks,si->ik", interim_weights(inst), d)
+    rent = np.zeros_like(X)
+    rent[:, 1:] = np.diff(inst.types)[None, :] * X[:, 1:]  # (theta^j - theta^{j-1}) X(j)
+    above = np.cumsum(rent[:, ::-1], axis=1)[:, ::-1] - rent  # sum over j > k
+    return _vector_from_interim(inst, d, X, inst.types[None, :] * X + above)
 
 
 def _centralized_vector(inst: ProcurementInstance, solution: dict[str, Any]) -> list[float]:
     """Leader vector for the centralized optimum: prices inducing its allocation, then the rates
     tau_i(k) = T_i(k) / X_i(k) of its interim transfers and allocations (0 where X_i(k) = 0)."""
-    from problems.procurement.exact import inducing_prices
     from problems.procurement.mechanism import interim_weights
 
     X, T = np.asarray(solution["x_alloc"]), np.asarray(solution["t"])
     W = interim_weights(inst)
-    interim_x, interim_t = np.einsum("iks,si->ik", W, X), np.einsum("iks,si->ik", W, T)
+    return _vector_from_interim(inst, X, np.einsum("iks,si->ik", W, X), np.einsum("iks,si->ik", W, T))
+
+
+def _vector_from_interim(inst: ProcurementInstance, X: np.ndarray, interim_x: np.ndarray,
+                         interim_t: np.ndarray) -> list[float]:  # fmt: skip
+    """Prices inducing the profile allocation X, then the shares rho of the rates tau = T / X."""
+    from problems.procurement.exact import inducing_prices
+
     tau = np.divide(interim_t, interim_x, out=np.zeros_like(interim_t), where=interim_x > 1e-9)
     theta = inst.types[None, :]
     span = theta[:, -1:] - theta
