@@ -49,6 +49,23 @@ def tie_tolerance(optimum: float) -> float:
     return TIE_TOL_ABS + TIE_TOL_REL * abs(optimum)
 
 
+def gap_pct(value: Any, reference: Any, sense: Any) -> Any:
+    """How far ``value`` falls short of ``reference`` in the leader's ``sense`` ("max"/"min"), in % of
+    |reference|: >= 0 unless it beats it, nan where either is missing. Vectorised over numpy arrays.
+
+    Values within the follower's tie tolerance of the reference count as equal (gap 0): a follower that
+    treats responses within ``tie_tolerance`` as tied lets a leader gain up to about that much over an exact
+    optimum computed at exact indifference, and that is not a better solution. The band is twice the
+    tolerance at the reference's scale, because the follower's tolerance is taken on its own objective,
+    whose scale may differ from the leader's.
+    """
+    value, reference = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
+    shortfall = np.where(np.asarray(sense) == "max", reference - value, value - reference)
+    gap = np.where(np.abs(shortfall) <= 2.0 * tie_tolerance(reference), 0.0,
+                   100.0 * shortfall / np.maximum(np.abs(reference), 1e-9))  # fmt: skip
+    return np.where(np.isnan(value) | np.isnan(reference), math.nan, gap)
+
+
 @dataclasses.dataclass(frozen=True)
 class FollowerResponse:
     """The followers' exact response to one leader decision (plain data)."""
@@ -206,17 +223,5 @@ class BilevelProblem(ABC):
         return a > b if self.sense == "max" else a < b
 
     def gap_pct(self, value: float, reference: float) -> float:
-        """How far ``value`` falls short of ``reference``, in % of |reference| (>= 0 unless it beats it).
-
-        Values within the follower's tie tolerance of the reference count as equal (gap 0): a follower that
-        treats responses within ``tie_tolerance`` as tied lets a leader gain up to about that much over an
-        exact optimum computed at exact indifference, and that is not a better solution. The band is twice
-        the tolerance at the reference's scale, because the follower's tolerance is taken on its own
-        objective, whose scale may differ from the leader's.
-        """
-        if math.isnan(value) or math.isnan(reference):
-            return math.nan
-        shortfall = reference - value if self.sense == "max" else value - reference
-        if abs(shortfall) <= 2.0 * tie_tolerance(reference):
-            return 0.0
-        return 100.0 * shortfall / max(1e-9, abs(reference))
+        """:func:`gap_pct` in this problem's sense; nan where either value is missing."""
+        return float(gap_pct(value, reference, self.sense))

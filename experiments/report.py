@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bilevel_bench.problem import tie_tolerance
+from bilevel_bench.problem import gap_pct as core_gap_pct
 from experiments.runner import read_rows
 
 TARGETS = (0.1, 1.0, 5.0)  # success rates (%)
@@ -139,14 +139,9 @@ def _reference(runs: pd.DataFrame, exact: dict[str, Any], sense: str) -> dict[st
 
 
 def gap_pct(value: Any, reference: Any, sense: Any) -> Any:
-    """Gap in % of |reference|, >= 0 unless value beats the reference; inf where there is no value."""
-    value, reference = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
-    maximise = np.asarray(sense) == "max"
-    shortfall = np.where(maximise, reference - value, value - reference)
-    gap = 100.0 * shortfall / np.maximum(np.abs(reference), 1e-9)
-    # values equal up to the follower's tie tolerance are equal (as BilevelProblem.gap_pct)
-    gap = np.where(np.abs(shortfall) <= 2.0 * tie_tolerance(reference), 0.0, gap)
-    return np.where(np.isnan(value) | np.isnan(reference), math.inf, gap)
+    """:func:`bilevel_bench.problem.gap_pct`, with inf where there is no value (a run that found nothing)."""
+    gap = core_gap_pct(value, reference, sense)
+    return np.where(np.isnan(gap), math.inf, gap)
 
 
 def _number(value: Any) -> float:
