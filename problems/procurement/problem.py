@@ -127,9 +127,12 @@ class ProcurementProblem(BilevelProblem):
             result.solution["x"] = _centralized_vector(self.instance, result.solution)
         attaining = self.closed_form_decision(form)
         if attaining is not None:
+            # keep the solver's own answer visible: it is the cross-check of the closed form, not always equal
+            # (SCIP may stop at its time limit above it)
+            result.notes = f"solver {result.objective:.9g} ({result.status}, bound {result.bound:.9g}); " + result.notes
             result.solution = attaining
             result.objective, result.bound, result.status = form["value"], form["value"], OPTIMAL
-            result.method += "; returned decision: the closed form's (same value; the closed form is a lower bound)"
+            result.method += "; returned decision: the closed form's (it attains the closed form, a lower bound)"
         elif result.solution:
             self.reevaluate(result)
         return result
