@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
+from bilevel_bench.heuristics.evaluator import BatchEvaluator
 from bilevel_bench.registry import get_family, resolve_instance
-from heuristics.evaluator import BatchEvaluator
 
 
 def measure(problem, batches: list[np.ndarray], n_jobs: int) -> tuple[float, int, int]:

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from problems.procurement.follower import active_set_demand, closed_form_demand, qp_demand
-from problems.procurement.instance import generate
+from bilevel_bench.problems.procurement.follower import active_set_demand, closed_form_demand, qp_demand
+from bilevel_bench.problems.procurement.instance import generate
 
 
 def per_solve(fn, prices: np.ndarray) -> float:

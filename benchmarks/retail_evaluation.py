@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from heuristics.run import Budget, run_heuristic
-from problems.retail import FAMILY
-from problems.retail.instance import RetailInstance
-from problems.retail.problem import RetailProblem
+from bilevel_bench.heuristics.run import Budget, run_heuristic
+from bilevel_bench.problems.retail import FAMILY
+from bilevel_bench.problems.retail.instance import RetailInstance
+from bilevel_bench.problems.retail.problem import RetailProblem
 
 
 class UncachedRetailProblem(RetailProblem):

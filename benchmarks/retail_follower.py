@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from problems.retail import FAMILY
-from problems.retail.follower import choice_table, solve_all, solve_all_cpsat, to_cents
-from problems.retail.instance import RetailInstance
+from bilevel_bench.problems.retail import FAMILY
+from bilevel_bench.problems.retail.follower import choice_table, solve_all, solve_all_cpsat, to_cents
+from bilevel_bench.problems.retail.instance import RetailInstance
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from problems.seller_buyer.exact import best_response
-from problems.seller_buyer.follower import enumerate_buyer, offer_price, solve_buyer_cpsat
-from problems.seller_buyer.game import ga_best_response
-from problems.seller_buyer.instance import generate, paper_instance
+from bilevel_bench.experiments.studies.seller_buyer import ga_best_response
+from bilevel_bench.problems.seller_buyer.exact import best_response
+from bilevel_bench.problems.seller_buyer.follower import enumerate_buyer, offer_price, solve_buyer_cpsat
+from bilevel_bench.problems.seller_buyer.instance import generate, paper_instance
 
 
 def _timed(fn, repeat: int) -> tuple[float, object]:

@@ -11,15 +11,18 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
+from bilevel_bench import __version__
 from bilevel_bench.errors import InputError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warning  # a skipped plugin is one line on stderr, not a traceback
     try:
         return int(args.handler(args) or 0)
     except InputError as exc:
@@ -38,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="bilevel-bench",
         description="Benchmark metaheuristics against exact optima of bilevel pricing and production problems.",
     )
+    parser.add_argument("--version", action="version", version=f"bilevel-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -70,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     exact.add_argument("instance", help="shipped name, JSON path, or generate:k=v,... spec")
     exact.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     exact.add_argument("--tie-break", choices=("optimistic", "pessimistic"), default="optimistic")
+    exact.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a problem option of the family, as a grid's options (repeatable; see `bilevel-bench list`)",
+    )
     exact.add_argument("--json", action="store_true", help="print one JSON object")
     exact.set_defaults(handler=_cmd_exact)
 
@@ -92,8 +103,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from experiments.grid import load_grid
-    from experiments.runner import run_grid, summary_table
+    from bilevel_bench.experiments.grid import load_grid
+    from bilevel_bench.experiments.runner import run_grid, summary_table
 
     grid = load_grid(args.grid)
     if args.jobs is not None and (args.jobs == 0 or args.jobs < -1):
@@ -111,15 +122,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_study(grid: Any, out_dir: Path) -> int:
-    from bilevel_bench.registry import get_family
+    from bilevel_bench.experiments.studies import get_study
 
-    family_name, _, study_name = grid.study.partition(".")
-    family = get_family(family_name, grid.source, "study")
-    if study_name not in family.studies:
-        known = ", ".join(f"{family_name}.{s}" for s in family.studies) or "none"
-        raise InputError(grid.source, "study", f"unknown study {grid.study!r}; known: {known}")
+    study = get_study(grid.study, grid.source)
+    settings = study.check(grid.config, grid.source)  # the whole config, before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(family.studies[study_name](grid.config, out_dir, grid.source))
+    print(study.run(settings, out_dir))
     print(f"results: {out_dir}")
     return 0
 
@@ -130,29 +138,55 @@ def _cmd_exact(args: argparse.Namespace) -> int:
     if not (args.time_limit > 0 and math.isfinite(args.time_limit)):
         raise InputError("<cli>", "--time-limit", f"must be a positive number of seconds, got {args.time_limit}")
     family = get_family(args.problem)
+    options = _options(family, args.option)
     instance = resolve_instance(family, args.instance)
-    problem = family.make_problem(instance, args.tie_break)
+    problem = family.make_problem(instance, args.tie_break, **options)
     result = problem.exact(time_limit=args.time_limit).as_dict()
     if args.json:
         print(json.dumps(_json_safe(result)))
     else:
-        for key in ("objective", "status", "bound", "gap", "time_s", "method", "notes"):
-            print(f"{key:>10}: {result[key]}")
-        print(f"{'solution':>10}: {json.dumps(_json_safe(result['solution']))}")
+        for key in ("objective", "status", "bound", "gap_pct", "time_s", "method", "notes", "verification"):
+            print(f"{key:>12}: {result[key]}")
+        print(f"{'solution':>12}: {json.dumps(_json_safe(result['solution']))}")
     return 0
 
 
+def _options(family: Any, items: list[str]) -> dict[str, Any]:
+    """``--option name=value`` pairs, each read as the option's declared type and checked."""
+    options: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError("<cli>", "--option", f"expected NAME=VALUE, got {item!r}")
+        if name in options:
+            raise InputError("<cli>", f"--option {name}", "given twice")
+        declared = family.problem_options.get(name)
+        if declared is None:
+            known = ", ".join(family.problem_options) or "none"
+            raise InputError("<cli>", f"--option {name}", f"unknown option of family {family.name!r} (known: {known})")
+        options[name] = declared.parse(text.strip(), "<cli>", f"--option {name}")
+    return options
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
+    from bilevel_bench.experiments.studies import studies
+    from bilevel_bench.heuristics.registry import heuristics
     from bilevel_bench.registry import families
-    from heuristics.registry import HEURISTICS
 
     known = families()
     if args.json:
         payload = {
             "problems": {
-                name: {"instances": fam.shipped(), "description": fam.description} for name, fam in known.items()
+                name: {
+                    "instances": fam.shipped(),
+                    "description": fam.description,
+                    "options": {k: _json_safe(o.default) for k, o in fam.problem_options.items()},
+                }
+                for name, fam in known.items()
             },
-            "heuristics": list(HEURISTICS),
+            "heuristics": list(heuristics()),
+            "studies": list(studies()),
         }
         print(json.dumps(payload))
         return 0
@@ -162,9 +196,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"    shipped instances: {', '.join(fam.shipped()) or '(none)'}")
         params = ", ".join(fam.generator_parameters())
         print(f"    generator: generate:{params.replace(', ', '=..,')}=..")
+        for option, declared in fam.problem_options.items():
+            allowed = f" (one of {', '.join(map(str, declared.choices))})" if declared.choices else ""
+            print(f"    option {option} = {declared.default!r}{allowed}: {declared.description}")
     print("heuristics:")
-    for name, spec in HEURISTICS.items():
+    for name, spec in heuristics().items():
         print(f"  {name}: {spec.description}")
+    print("studies:")
+    for name, study in studies().items():
+        print(f"  {name}: {study.description}")
     return 0
 
 
@@ -172,7 +212,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not (args.results_dir / "runs.csv").is_file():
         raise InputError(str(args.results_dir), "runs.csv", "no runs.csv in this directory")
     try:
-        from experiments.report import make_report
+        from bilevel_bench.experiments.report import make_report
     except ImportError:
         raise InputError("<cli>", "report", "the report module is not available in this installation") from None
     for path in make_report(args.results_dir):
@@ -189,6 +229,10 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
+
+
+def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 class _wide_pandas:

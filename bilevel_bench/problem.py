@@ -18,6 +18,7 @@ candidate with a positive violation that pymoo can rank.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import time
 from abc import ABC, abstractmethod
@@ -41,7 +42,10 @@ TIE_TOL_REL = 1e-9
 OPTIMAL, INFEASIBLE, UNBOUNDED, LIMIT, INVALID = "optimal", "infeasible", "unbounded", "limit", "invalid"
 
 #: Violation added when a follower is not solved to optimality, so such candidates rank behind every
-#: candidate whose follower is fine but which breaks leader constraints by a little.
+#: candidate whose follower is fine but which breaks leader constraints by a little. On top of it comes
+#: the family's graded measure of how far the follower is from feasible (``FollowerResponse.infeasibility``,
+#: e.g. the least total slack of the follower's rows from a phase-one solve), so that the search has a
+#: slope to follow among infeasible candidates.
 FOLLOWER_FAILURE_VIOLATION = 1e6
 
 
@@ -76,6 +80,9 @@ class FollowerResponse:
     n_solves: int  # solver calls made (both tie-break stages count)
     seconds: float = 0.0
     detail: str = ""
+    #: how far from feasible the follower is (>= 0; 0 or nan when unknown or feasible), in the family's
+    #: documented measure; it grades infeasible candidates (see FOLLOWER_FAILURE_VIOLATION)
+    infeasibility: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -95,36 +102,74 @@ class Evaluation:
         return self.follower.ok and self.violation <= 0.0
 
 
+class ExactStatus(enum.StrEnum):
+    """What an exact baseline proved. Every family reports one of these, nothing else."""
+
+    #: proven optimal (to the solver's stated gap); the objective re-evaluates with the exact follower
+    OPTIMAL = "optimal"
+    #: an incumbent found before a limit (time, nodes), with the bound where the solver gives one
+    FEASIBLE = "feasible"
+    #: proven: no leader decision is bilevel feasible
+    INFEASIBLE = "infeasible"
+    #: proven: the leader's objective is unbounded (or a follower's reading is, e.g. pessimistic)
+    UNBOUNDED = "unbounded"
+    #: this baseline does not cover this instance or reading; ``notes`` says why
+    UNSUPPORTED = "unsupported"
+    #: the solver failed, or its decision failed the re-evaluation with the exact follower (``notes``)
+    ERROR = "error"
+    #: a reference taken from a library (a published optimum or best-known value), not solved here
+    PUBLISHED = "published"
+
+
+#: How the core's re-evaluation of an exact result's decision came out (``ExactResult.verification``).
+VERIFY_AGREE, VERIFY_MISMATCH, VERIFY_INFEASIBLE, VERIFY_NONE = "agree", "mismatch", "infeasible", "no_decision"
+
+
 @dataclasses.dataclass
 class ExactResult:
-    """What a single-level exact baseline reports."""
+    """What an exact baseline reports, in the leader's sense.
+
+    ``solution["x"]`` is always the flat leader vector (a list of floats) when there is a decision;
+    family-shaped views of it go under other keys. After the core's re-verification
+    (:meth:`BilevelProblem.exact`) ``objective`` is the value of ``x`` re-evaluated with the exact follower,
+    and ``verification`` says how that went.
+    """
 
     objective: float  # best bilevel-feasible value found (leader's sense); nan if none
     bound: float  # proven bound on the optimum (leader's sense); nan if none
-    #: "optimal", "time_limit", "infeasible", "error", or "unverified": the solver's solution failed the
-    #: re-evaluation with the exact follower (solver tolerances); objective is then nan, bound kept
-    status: str
+    status: ExactStatus
     time_s: float
-    solution: dict[str, Any]  # leader decision (named, JSON-ready), plus "x" as the flat vector
+    solution: dict[str, Any]  # "x": the flat leader vector, plus family-shaped views
     method: str = ""
     notes: str = ""
+    #: "agree", "mismatch", "infeasible" or "no_decision" once verified; "" before
+    verification: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = ExactStatus(self.status)
 
     @property
-    def gap(self) -> float:
-        """Relative gap between objective and bound (0 when proven optimal)."""
+    def gap_pct(self) -> float:
+        """Relative gap between objective and bound in % of |objective| (0 when proven optimal)."""
         if math.isnan(self.objective) or math.isnan(self.bound):
             return math.nan
-        return abs(self.bound - self.objective) / max(1e-9, abs(self.objective))
+        return 100.0 * abs(self.bound - self.objective) / max(1e-9, abs(self.objective))
+
+    @property
+    def x(self) -> np.ndarray | None:
+        flat = self.solution.get("x")
+        return None if flat is None else np.asarray(flat, dtype=float)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "objective": self.objective,
-            "status": self.status,
+            "status": self.status.value,
             "bound": self.bound,
-            "gap": self.gap,
+            "gap_pct": self.gap_pct,
             "time_s": self.time_s,
             "method": self.method,
             "notes": self.notes,
+            "verification": self.verification,
             "solution": self.solution,
         }
 
@@ -206,13 +251,35 @@ class BilevelProblem(ABC):
             response = FollowerResponse(INVALID, math.nan, {}, 1, time.perf_counter() - start, repr(exc))
         violation = self.leader_violation(x, response)
         if not response.ok:
-            return Evaluation(math.nan, violation + FOLLOWER_FAILURE_VIOLATION, response)
+            graded = response.infeasibility if math.isfinite(response.infeasibility) else 0.0
+            return Evaluation(math.nan, violation + FOLLOWER_FAILURE_VIOLATION + max(graded, 0.0), response)
         return Evaluation(float(self.leader_objective(x, response)), violation, response)
 
     # -- the exact baseline -------------------------------------------------------------------------
     @abstractmethod
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
+        """The family's exact baseline (its ``exact.py``): objective, bound, status, time, ``solution["x"]``.
+
+        Called through :meth:`exact`, which re-verifies what it returns; families do not re-evaluate.
+        """
+
     def exact(self, time_limit: float = 60.0) -> ExactResult:
-        """Solve the single-level reformulation; report objective, bound, status, gap and time."""
+        """The exact baseline, re-verified by the core (:func:`bilevel_bench.verify.verify_exact`).
+
+        A solver error becomes status ``error`` with the message in ``notes``; bad input still raises.
+        """
+        from bilevel_bench.verify import verified_exact
+
+        return verified_exact(self, time_limit)
+
+    def repair_solver_decision(self, x: np.ndarray) -> np.ndarray:
+        """Repair a solver's decision that fails only by the solver's tolerances (default: as is).
+
+        The one hook for it: the core calls it on ``solution["x"]`` of every exact result before the
+        re-verification, and it is the repaired decision that is verified and reported. A family that
+        overrides it says in its docstring what it repairs (e.g. prices projected onto the IR/IC polytope).
+        """
+        return x
 
     def is_better(self, a: float, b: float) -> bool:
         """Whether leader value ``a`` is strictly better than ``b`` in the leader's sense."""

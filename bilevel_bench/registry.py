@@ -1,7 +1,11 @@
-"""Problem families: discovery, and resolution of instance names.
+"""Problem families: what a family declares, how families are found, and how instance names resolve.
 
-Each family is a subpackage of :mod:`problems` that exposes ``FAMILY``, a :class:`Family`. Families are
-found by scanning the package, so adding one touches no shared file.
+A family is a :class:`Family` object registered under the entry-point group ``bilevel_bench.families``
+(:mod:`bilevel_bench.plugins`); the shipped ones are registered in this project's ``pyproject.toml``, an
+outside package registers its own the same way. Discovery never names a package.
+
+A family's classes and functions may be given as ``"module:attribute"`` strings, imported on first use,
+so that listing families (``bilevel-bench list``) does not import every solver.
 
 Wherever an instance is named (CLI or grid), it may be:
 
@@ -16,71 +20,182 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import pkgutil
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.instance import Instance
-from bilevel_bench.problem import BilevelProblem
+from bilevel_bench.plugins import FAMILIES, load_group
+from bilevel_bench.problem import TIE_BREAKS, BilevelProblem
 
 GENERATE_PREFIX = "generate:"
 
 
 @dataclasses.dataclass(frozen=True)
-class Family:
-    """What the registry needs to know of a problem family."""
+class Option:
+    """A problem option a family declares: its default, and what values it allows.
 
-    name: str
-    description: str
-    instance_type: type[Instance]
-    problem_type: type[BilevelProblem]
-    generate: Callable[..., Instance]  # keyword parameters only; ``seed`` among them
-    data_dir: Path  # shipped instances: ``<name>.json``
-    #: Options a grid may pass to the problem's constructor (besides ``tie_break``), with their defaults.
-    problem_options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    #: Family-specific studies a grid can name with ``study = "<family>.<name>"`` (for example a paper's
-    #: tables). Each is called as ``study(config: dict, out_dir: Path, source: str) -> str`` and returns a
-    #: short text summary to print; it writes its own CSVs into ``out_dir``.
-    studies: dict[str, Callable[[dict[str, Any], Path, str], str]] = dataclasses.field(default_factory=dict)
-    #: Other file formats the family builds instances from, by suffix (``{".vrp": build_cvrplib}``). Each
-    #: reader takes the path and raises :class:`InputError` naming the file on malformed content.
-    readers: dict[str, Callable[[Path], Instance]] = dataclasses.field(default_factory=dict)
+    ``kind`` defaults to the default's type (``int`` options accept no floats, ``float`` options accept
+    ints); ``choices`` lists the allowed values; ``low``/``high`` bound numbers (closed). ``nullable``
+    allows ``None`` (the default when the default is ``None``). Values are checked before any run starts.
+    """
+
+    default: Any
+    description: str = ""
+    choices: tuple[Any, ...] | None = None
+    kind: type | None = None
+    low: float | None = None
+    high: float | None = None
+    nullable: bool | None = None
+
+    @property
+    def type(self) -> type:
+        return self.kind if self.kind is not None else type(self.default)
+
+    def check(self, value: Any, source: str, key: str) -> Any:
+        """``value`` if it is allowed, else an :class:`InputError` naming ``source``, ``key`` and the value."""
+        if value is None:
+            if self.nullable or (self.nullable is None and self.default is None):
+                return None
+            raise InputError(source, key, "may not be null")
+        kind = self.type
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise InputError(source, key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(source, key, f"must be finite, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise InputError(source, key, f"{value!r} is not one of {', '.join(map(repr, self.choices))}")
+        if self.low is not None and value < self.low:
+            raise InputError(source, key, f"must be >= {self.low:g}, got {value!r}")
+        if self.high is not None and value > self.high:
+            raise InputError(source, key, f"must be <= {self.high:g}, got {value!r}")
+        return value
+
+    def parse(self, text: str, source: str, key: str) -> Any:
+        """A command-line value (``--option name=text``) as this option's type, then checked."""
+        kind = self.type
+        try:
+            if text in ("null", "none", "None"):
+                value: Any = None
+            elif kind is bool:
+                value = {"true": True, "false": False}[text.lower()]
+            elif kind is str:
+                value = text
+            elif kind in (int, float):
+                value = kind(text)
+            else:
+                value = json.loads(text)
+        except (KeyError, ValueError):
+            raise InputError(source, key, f"cannot read {text!r} as {kind.__name__}") from None
+        return self.check(value, source, key)
+
+
+def _load_reference(reference: str) -> Any:
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+class Family:
+    """What the registry needs to know of a problem family.
+
+    ``instance_type``, ``problem_type``, ``generate`` and each reader may be the object itself or a
+    ``"module:attribute"`` string, imported on first use.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        instance_type: type[Instance] | str,
+        problem_type: type[BilevelProblem] | str,
+        generate: Callable[..., Instance] | str,
+        data_dir: Path,
+        problem_options: Mapping[str, Option] | None = None,
+        readers: Mapping[str, Callable[[Path], Instance] | str] | None = None,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.data_dir = Path(data_dir)
+        #: Options a grid or ``exact --option`` may pass to the problem (besides ``tie_break``).
+        self.problem_options: dict[str, Option] = dict(problem_options or {})
+        self._refs: dict[str, Any] = {"instance_type": instance_type, "problem_type": problem_type, "generate": generate}
+        #: Other file formats the family builds instances from, by suffix (``{".vrp": build_cvrplib}``). Each
+        #: reader takes the path and raises :class:`InputError` naming the file on malformed content.
+        self._readers: dict[str, Any] = dict(readers or {})
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r})"
+
+    def _resolve(self, key: str) -> Any:
+        value = self._refs[key]
+        if isinstance(value, str):
+            value = self._refs[key] = _load_reference(value)
+        return value
+
+    @property
+    def instance_type(self) -> type[Instance]:
+        return self._resolve("instance_type")  # type: ignore[no-any-return]
+
+    @property
+    def problem_type(self) -> type[BilevelProblem]:
+        return self._resolve("problem_type")  # type: ignore[no-any-return]
+
+    @property
+    def generate(self) -> Callable[..., Instance]:
+        return self._resolve("generate")  # type: ignore[no-any-return]
+
+    @property
+    def reader_suffixes(self) -> list[str]:
+        return list(self._readers)
+
+    def reader(self, suffix: str) -> Callable[[Path], Instance]:
+        value = self._readers[suffix]
+        if isinstance(value, str):
+            value = self._readers[suffix] = _load_reference(value)
+        return value  # type: ignore[no-any-return]
 
     def shipped(self) -> list[str]:
         return sorted(p.stem for p in self.data_dir.glob("*.json"))
 
+    def check_options(self, options: Mapping[str, Any], source: str = "<problem>", prefix: str = "") -> dict[str, Any]:
+        """The options with every name and value checked against the declaration."""
+        checked = {}
+        for name, value in options.items():
+            if name not in self.problem_options:
+                known = ", ".join(self.problem_options) or "none"
+                raise InputError(source, f"{prefix}{name}", f"unknown option of family {self.name!r} (known: {known})")
+            checked[name] = self.problem_options[name].check(value, source, f"{prefix}{name}")
+        return checked
+
     def make_problem(self, instance: Instance, tie_break: str = "optimistic", **options: Any) -> BilevelProblem:
-        unknown = sorted(set(options) - set(self.problem_options))
-        if unknown:
-            raise InputError("<problem>", unknown[0], f"unknown option of family {self.name!r}")
-        return self.problem_type(instance, tie_break=tie_break, **options)
+        if tie_break not in TIE_BREAKS:
+            raise InputError("<problem>", "tie_break", f"{tie_break!r} is not one of {TIE_BREAKS}")
+        return self.problem_type(instance, tie_break=tie_break, **self.check_options(options))
 
     def generator_parameters(self) -> dict[str, inspect.Parameter]:
         return dict(inspect.signature(self.generate).parameters)
 
 
+def _family_problem(obj: Any) -> str | None:
+    return None if isinstance(obj, Family) else f"expected a bilevel_bench.registry.Family, got {type(obj).__name__}"
+
+
 @cache
 def families() -> dict[str, Family]:
-    import problems
-
-    found: dict[str, Family] = {}
-    for info in pkgutil.iter_modules(problems.__path__):
-        if not info.ispkg:
-            continue
-        module = importlib.import_module(f"problems.{info.name}")
-        family = getattr(module, "FAMILY", None)
-        if isinstance(family, Family):
-            found[family.name] = family
-    return dict(sorted(found.items()))
+    """Every registered family (entry-point group ``bilevel_bench.families``), by name."""
+    return load_group(FAMILIES, _family_problem, lambda family: family.name)
 
 
 def get_family(name: Any, source: str = "<cli>", key: str = "problem") -> Family:
     known = families()
     if not isinstance(name, str) or name not in known:
-        raise InputError(source, key, f"unknown problem {name!r}; known: {', '.join(known)}")
+        raise InputError(source, key, f"unknown problem {name!r}; known: {', '.join(known) or 'none'}")
     return known[name]
 
 
@@ -97,17 +212,18 @@ def resolve_instance(family: Family, spec: Any, source: str = "<cli>", key: str 
     if spec in family.shipped():
         return family.instance_type.load(family.data_dir / f"{spec}.json")
     path = Path(spec)
-    if path.suffix == ".json" or path.suffix in family.readers or path.exists():
+    suffixes = family.reader_suffixes
+    if path.suffix == ".json" or path.suffix in suffixes or path.exists():
         if not path.is_file():
             raise InputError(source, key, f"instance file {spec!r} does not exist")
-        if path.suffix in family.readers:
-            return family.readers[path.suffix](path)
+        if path.suffix in suffixes:
+            return family.reader(path.suffix)(path)
         return family.instance_type.load(path)
     raise InputError(
         source,
         key,
         f"{spec!r} is not a shipped {family.name} instance ({', '.join(family.shipped())}), "
-        f"an existing {' or '.join(['.json', *family.readers])} file, or a {GENERATE_PREFIX}... spec",
+        f"an existing {' or '.join(['.json', *suffixes])} file, or a {GENERATE_PREFIX}... spec",
     )
 
 

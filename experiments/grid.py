@@ -46,11 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.heuristics.registry import get_heuristic
+from bilevel_bench.heuristics.run import Budget
 from bilevel_bench.instance import Instance
 from bilevel_bench.problem import TIE_BREAKS
 from bilevel_bench.registry import Family, get_family, resolve_instance
-from heuristics.registry import get_heuristic
-from heuristics.run import Budget
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOP_KEYS = {
@@ -258,10 +258,9 @@ def _parse_problems(
         specs = _get(block, "instances", list, source, f"{key}.instances")
         if not specs:
             raise InputError(source, f"{key}.instances", "must list at least one instance")
-        options = _get(block, "options", dict, source, f"{key}.options", default={})
-        for opt in options:
-            if opt not in family.problem_options:
-                raise InputError(source, f"{key}.options.{opt}", f"unknown option of family {family.name!r}")
+        options = family.check_options(
+            _get(block, "options", dict, source, f"{key}.options", default={}), source, f"{key}.options."
+        )
         instances: dict[str, Instance] = {}
         for i, spec in enumerate(specs):
             ikey = f"{key}.instances[{i}]"

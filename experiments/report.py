@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bilevel_bench.experiments.runner import read_rows
 from bilevel_bench.problem import gap_pct as core_gap_pct
-from experiments.runner import read_rows
 
 TARGETS = (0.1, 1.0, 5.0)  # success rates (%)
 TIME_TARGET = 1.0  # the summary's time and solves to target (%)
@@ -275,7 +275,7 @@ def exact_rows(results: Results) -> pd.DataFrame:
     if not exact.empty:
         exact = exact.assign(instance=exact["instance"].astype(str))
         table = table.merge(exact, on=["problem", "instance"], how="left")
-    for column in ("status", "objective", "bound", "gap", "time_s", "method"):
+    for column in ("status", "objective", "bound", "gap_pct", "time_s", "method"):
         if column not in table:
             table[column] = math.nan
     table["status"] = table["status"].astype(object).fillna("missing")
@@ -284,11 +284,11 @@ def exact_rows(results: Results) -> pd.DataFrame:
     table["runs beating it"] = [
         int(better.get((p, i), 0)) for p, i in zip(table["problem"], table["instance"], strict=True)
     ]
-    columns = ["problem", "instance", "status", "objective", "bound", "gap", "time_s", "method", "reference", "kind",
+    columns = ["problem", "instance", "status", "objective", "bound", "gap_pct", "time_s", "method", "reference", "kind",
                "runs beating it"]  # fmt: skip
     for column in ("objective", "bound", "reference"):  # full precision: these are the numbers to check
         table[column] = [fmt(v) if not math.isfinite(_number(v)) else f"{_number(v):.10g}" for v in table[column]]
-    return table[columns].rename(columns={"kind": "gaps measured against", "gap": "gap (relative)"})
+    return table[columns].rename(columns={"kind": "gaps measured against", "gap_pct": "gap (%)"})
 
 
 # -- figures -----------------------------------------------------------------------------------------------------------
@@ -450,7 +450,7 @@ def _save(fig: Any, path: Path) -> Path:
 def front_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """Hypervolume of each bi-objective run's front against one reference per instance (the worst point of
     the union of all fronts on it), median per instance and heuristic."""
-    from heuristics.front import hypervolume
+    from bilevel_bench.heuristics.front import hypervolume
 
     has_front = runs[runs["front"].notna() & runs["front"].astype(str).ne("[]")] if "front" in runs else runs.iloc[:0]
     rows = []

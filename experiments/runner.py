@@ -34,9 +34,9 @@ from joblib import Parallel, delayed, parallel_config
 
 from bilevel_bench import __version__
 from bilevel_bench.errors import InputError
+from bilevel_bench.experiments.grid import ExactSpec, Grid, RunSpec
+from bilevel_bench.heuristics.run import run_heuristic
 from bilevel_bench.registry import get_family
-from experiments.grid import ExactSpec, Grid, RunSpec
-from heuristics.run import run_heuristic
 
 TIME_COLUMNS = ("wall_s", "follower_s", "elapsed_s", "time_s")
 
@@ -59,10 +59,11 @@ EXACT_COLUMNS = [
     "status",
     "objective",
     "bound",
-    "gap",
+    "gap_pct",
     "time_s",
     "method",
     "notes",
+    "verification",
     "warnings",
 ]
 

@@ -21,9 +21,9 @@ from pymoo.core.problem import Problem
 from pymoo.core.repair import Repair
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.heuristics.evaluator import BatchEvaluator, canonical
+from bilevel_bench.heuristics.front import ParetoArchive
 from bilevel_bench.problem import BilevelProblem, Evaluation
-from heuristics.evaluator import BatchEvaluator, canonical
-from heuristics.front import ParetoArchive
 
 #: Objective given to candidates with no leader value (follower not optimal). Finite, so that no pymoo
 #: operator meets an inf; they are ranked by their violation anyway.

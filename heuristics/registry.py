@@ -1,10 +1,11 @@
 """The heuristic registry: each entry wraps a pymoo algorithm and its default parameters.
 
 A heuristic knows nothing of any particular problem: it gets the pymoo problem (bounds, integer mask, and
-the canonical repair) and its parameters. Adding one is one entry in :data:`HEURISTICS` (see
-``heuristics/README.md``)::
+the canonical repair) and its parameters. Each entry is a :class:`Heuristic` registered as an entry point
+of the group ``bilevel_bench.heuristics`` (the shipped ones in ``pyproject.toml``; see
+``heuristics/README.md`` and :mod:`bilevel_bench.plugins`)::
 
-    HEURISTICS["de_best"] = Heuristic(
+    DE_BEST = Heuristic(
         "de_best", "DE/best/1/bin",
         lambda p, info: DE(pop_size=p["pop_size"], variant="DE/best/1/bin", CR=p["CR"]),
         {"pop_size": 40, "CR": 0.9}, ranges={"CR": (0.0, 1.0)},
@@ -19,31 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
-
-from pymoo.algorithms.moo.nsga2 import NSGA2
-from pymoo.algorithms.soo.nonconvex.cmaes import CMAES
-from pymoo.algorithms.soo.nonconvex.de import DE
-from pymoo.algorithms.soo.nonconvex.ga import GA
-from pymoo.algorithms.soo.nonconvex.nelder import NelderAndMeadTermination, NelderMead
-from pymoo.algorithms.soo.nonconvex.pso import PSO
-from pymoo.algorithms.soo.nonconvex.random_search import RandomSearch
-from pymoo.core.algorithm import Algorithm
-from pymoo.core.termination import Termination
-from pymoo.operators.crossover.sbx import SBX
-from pymoo.operators.mutation.pm import PM
-from pymoo.operators.sampling.rnd import FloatRandomSampling
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from bilevel_bench.errors import InputError
-from heuristics.adapter import CanonicalRepair
-from heuristics.operators import (
-    AnchoredSampling,
-    IntegerStepMutation,
-    MemeticGA,
-    MixedIntegerSampling,
-    SeededPatternSearch,
-    StepTermination,
-)
+from bilevel_bench.plugins import HEURISTICS as HEURISTIC_GROUP
+from bilevel_bench.plugins import load_group
+
+if TYPE_CHECKING:  # pymoo is imported by the builders, when a run starts: listing heuristics stays fast
+    from pymoo.core.algorithm import Algorithm
+    from pymoo.core.termination import Termination
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +95,7 @@ class Heuristic:
             raise InputError(source, key, f"must be positive, got {value!r}")
 
 
-# -- the builders ------------------------------------------------------------------------------------------
+# -- the builders (pymoo imported here, when a run builds its algorithm) ------------------------------------
 
 # anchors: the initial population holds the box's lower corner and centre (see AnchoredSampling).
 GA_DEFAULTS = {"pop_size": 50, "crossover_prob": 0.9, "crossover_eta": 15.0, "mutation_eta": 20.0, "anchors": True}
@@ -117,9 +103,17 @@ GA_RANGES = {"crossover_prob": (0.0, 1.0)}
 
 
 def _ga_operators(p: dict[str, Any], mixed: bool) -> dict[str, Any]:
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.sampling.rnd import FloatRandomSampling
+
+    from bilevel_bench.heuristics.adapter import CanonicalRepair
+    from bilevel_bench.heuristics.operators import AnchoredSampling, IntegerStepMutation, MixedIntegerSampling
+
+    sampling = AnchoredSampling() if p["anchors"] else (MixedIntegerSampling() if mixed else FloatRandomSampling())
     return {
         "pop_size": p["pop_size"],
-        "sampling": AnchoredSampling() if p["anchors"] else (MixedIntegerSampling() if mixed else FloatRandomSampling()),
+        "sampling": sampling,
         "crossover": SBX(prob=p["crossover_prob"], eta=p["crossover_eta"]),
         "mutation": IntegerStepMutation(eta=p["mutation_eta"]) if mixed else PM(eta=p["mutation_eta"]),
         "repair": CanonicalRepair(),
@@ -128,104 +122,184 @@ def _ga_operators(p: dict[str, Any], mixed: bool) -> dict[str, Any]:
 
 
 def _ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from pymoo.algorithms.soo.nonconvex.ga import GA
+
     return GA(**_ga_operators(p, mixed=False))
 
 
 def _mixed_ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from pymoo.algorithms.soo.nonconvex.ga import GA
+
     return GA(**_ga_operators(p, mixed=True))
 
 
 def _memetic_ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from bilevel_bench.heuristics.operators import MemeticGA
+
     return MemeticGA(p["ls_every"], p["ls_iters"], p["ls_step"], **_ga_operators(p, mixed=True))
 
 
 def _nsga2(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+
     return NSGA2(**_ga_operators(p, mixed=True))
 
 
 def _de(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from pymoo.algorithms.soo.nonconvex.de import DE
+
+    from bilevel_bench.heuristics.adapter import CanonicalRepair
+
     return DE(pop_size=p["pop_size"], variant="DE/rand/1/bin", F=p["F"], CR=p["CR"], repair=CanonicalRepair())
 
 
 def _pso(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
-    return PSO(pop_size=p["pop_size"], w=p["w"], c1=p["c1"], c2=p["c2"], adaptive=p["adaptive"],
-               repair=CanonicalRepair())  # fmt: skip
+    from pymoo.algorithms.soo.nonconvex.pso import PSO
+
+    from bilevel_bench.heuristics.adapter import CanonicalRepair
+
+    return PSO(
+        pop_size=p["pop_size"], w=p["w"], c1=p["c1"], c2=p["c2"], adaptive=p["adaptive"], repair=CanonicalRepair()
+    )
 
 
 def _cmaes(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     # IPOP-CMA-ES: cma restarts with a doubled population when it converges; the run restarts it anew
     # (new seed) if all restarts end before the budget. Bounds are handled in the normalised [0, 1] box.
     # Its start is the best of 20 Latin hypercube points (pymoo's LocalSearch default).
+    from pymoo.algorithms.soo.nonconvex.cmaes import CMAES
+
     return CMAES(sigma=p["sigma"], restarts=p["restarts"], incpopsize=2)
 
 
 def _pattern(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
-    return SeededPatternSearch(init_delta=p["init_delta"], init_rho=p["init_rho"], step_size=p["step_size"],
-                         n_sample_points=p["n_sample_points"])  # fmt: skip
+    from bilevel_bench.heuristics.operators import SeededPatternSearch
+
+    return SeededPatternSearch(
+        init_delta=p["init_delta"],
+        init_rho=p["init_rho"],
+        step_size=p["step_size"],
+        n_sample_points=p["n_sample_points"],
+    )
+
+
+def _pattern_converged(p: dict[str, Any]) -> Termination:
+    from bilevel_bench.heuristics.operators import StepTermination
+
+    return StepTermination(p["step_tol"])
 
 
 def _nelder_mead(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from pymoo.algorithms.soo.nonconvex.nelder import NelderMead
+
     return NelderMead(n_sample_points=p["n_sample_points"])
 
 
+def _nelder_mead_converged(p: dict[str, Any]) -> Termination:
+    from pymoo.algorithms.soo.nonconvex.nelder import NelderAndMeadTermination
+
+    return NelderAndMeadTermination(x_tol=p["x_tol"], f_tol=p["f_tol"])
+
+
 def _random_search(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
+    from pymoo.algorithms.soo.nonconvex.random_search import RandomSearch
+
+    from bilevel_bench.heuristics.operators import MixedIntegerSampling
+
     return RandomSearch(n_points_per_iteration=p["batch_size"], sampling=MixedIntegerSampling())
 
 
-HEURISTICS: dict[str, Heuristic] = {
-    "ga": Heuristic(
-        "ga", "real-coded genetic algorithm: SBX crossover, polynomial mutation, tournament selection",
-        _ga, dict(GA_DEFAULTS), ranges=GA_RANGES,
-    ),
-    "mixed_ga": Heuristic(
-        "mixed_ga", "GA for integer leader variables: integer sampling, mutation moves integers by >= 1 "
-        "(the same as ga where a problem has no integer variables)",
-        _mixed_ga, dict(GA_DEFAULTS), ranges=GA_RANGES,
-    ),
-    "memetic_ga": Heuristic(
-        "memetic_ga", "mixed GA plus a compass search on the best individual every ls_every generations",
-        _memetic_ga, {**GA_DEFAULTS, "ls_every": 10, "ls_iters": 5, "ls_step": 0.2},
-        ranges={**GA_RANGES, "ls_step": (1e-9, 1.0)},
-    ),
-    "de": Heuristic(
-        "de", "differential evolution DE/rand/1/bin", _de, {"pop_size": 50, "F": 0.5, "CR": 0.9},
-        ranges={"F": (0.0, 2.0), "CR": (0.0, 1.0)},
-    ),
-    "pso": Heuristic(
-        "pso", "particle swarm (pymoo's adaptive PSO)", _pso,
-        {"pop_size": 25, "w": 0.9, "c1": 2.0, "c2": 2.0, "adaptive": True},
-    ),
-    "cmaes": Heuristic(
-        "cmaes", "IPOP-CMA-ES (pymoo's wrapper of the cma package)", _cmaes,
-        {"sigma": 0.2, "restarts": 9},
-        ranges={"sigma": (1e-6, 1.0), "restarts": (0, 1000)},
-    ),
-    "pattern_search": Heuristic(
-        "pattern_search", "Hooke-Jeeves pattern search from the best of a Latin hypercube sample, restarted "
-        "when its step is below step_tol of the ranges",
-        _pattern,
-        {"init_delta": 0.25, "init_rho": 0.5, "step_size": 1.0, "n_sample_points": 20, "step_tol": 1e-6},
-        ranges={"init_rho": (1e-6, 0.999)},
-        convergence=lambda p: StepTermination(p["step_tol"]),
-    ),
-    "nelder_mead": Heuristic(
-        "nelder_mead", "Nelder-Mead simplex from the best of a Latin hypercube sample, restarted when it has "
-        "converged",
-        _nelder_mead, {"n_sample_points": 20, "x_tol": 1e-6, "f_tol": 1e-6},
-        convergence=lambda p: NelderAndMeadTermination(x_tol=p["x_tol"], f_tol=p["f_tol"]),
-    ),
-    "random_search": Heuristic(
-        "random_search", "uniform random sampling of the leader's box (the floor)", _random_search,
-        {"batch_size": 50},
-    ),
-    "nsga2": Heuristic(
-        "nsga2", "NSGA-II on the family's bi-objective view (leader value vs follower welfare); reports the "
-        "front and its hypervolume", _nsga2, dict(GA_DEFAULTS), ranges=GA_RANGES, objectives=True,
-    ),
-}  # fmt: skip
+# -- the shipped entries, each registered as an entry point in pyproject.toml ------------------------------
+
+GA = Heuristic(
+    "ga",
+    "real-coded genetic algorithm: SBX crossover, polynomial mutation, tournament selection",
+    _ga,
+    dict(GA_DEFAULTS),
+    ranges=GA_RANGES,
+)
+MIXED_GA = Heuristic(
+    "mixed_ga",
+    "GA for integer leader variables: integer sampling, mutation moves integers by >= 1 "
+    "(the same as ga where a problem has no integer variables)",
+    _mixed_ga,
+    dict(GA_DEFAULTS),
+    ranges=GA_RANGES,
+)
+MEMETIC_GA = Heuristic(
+    "memetic_ga",
+    "mixed GA plus a compass search on the best individual every ls_every generations",
+    _memetic_ga,
+    {**GA_DEFAULTS, "ls_every": 10, "ls_iters": 5, "ls_step": 0.2},
+    ranges={**GA_RANGES, "ls_step": (1e-9, 1.0)},
+)
+DE = Heuristic(
+    "de",
+    "differential evolution DE/rand/1/bin",
+    _de,
+    {"pop_size": 50, "F": 0.5, "CR": 0.9},
+    ranges={"F": (0.0, 2.0), "CR": (0.0, 1.0)},
+)
+PSO = Heuristic(
+    "pso",
+    "particle swarm (pymoo's adaptive PSO)",
+    _pso,
+    {"pop_size": 25, "w": 0.9, "c1": 2.0, "c2": 2.0, "adaptive": True},
+)
+CMAES = Heuristic(
+    "cmaes",
+    "IPOP-CMA-ES (pymoo's wrapper of the cma package)",
+    _cmaes,
+    {"sigma": 0.2, "restarts": 9},
+    ranges={"sigma": (1e-6, 1.0), "restarts": (0, 1000)},
+)
+PATTERN_SEARCH = Heuristic(
+    "pattern_search",
+    "Hooke-Jeeves pattern search from the best of a Latin hypercube sample, restarted when its step is "
+    "below step_tol of the ranges",
+    _pattern,
+    {"init_delta": 0.25, "init_rho": 0.5, "step_size": 1.0, "n_sample_points": 20, "step_tol": 1e-6},
+    ranges={"init_rho": (1e-6, 0.999)},
+    convergence=_pattern_converged,
+)
+NELDER_MEAD = Heuristic(
+    "nelder_mead",
+    "Nelder-Mead simplex from the best of a Latin hypercube sample, restarted when it has converged",
+    _nelder_mead,
+    {"n_sample_points": 20, "x_tol": 1e-6, "f_tol": 1e-6},
+    convergence=_nelder_mead_converged,
+)
+RANDOM_SEARCH = Heuristic(
+    "random_search",
+    "uniform random sampling of the leader's box (the floor)",
+    _random_search,
+    {"batch_size": 50},
+)
+NSGA2 = Heuristic(
+    "nsga2",
+    "NSGA-II on the family's bi-objective view (leader value vs follower welfare); reports the front and its "
+    "hypervolume",
+    _nsga2,
+    dict(GA_DEFAULTS),
+    ranges=GA_RANGES,
+    objectives=True,
+)
+
+
+def _heuristic_problem(obj: Any) -> str | None:
+    if isinstance(obj, Heuristic):
+        return None
+    return f"expected a bilevel_bench.heuristics.registry.Heuristic, got {type(obj).__name__}"
+
+
+@cache
+def heuristics() -> dict[str, Heuristic]:
+    """Every registered heuristic (entry-point group ``bilevel_bench.heuristics``), by name."""
+    return load_group(HEURISTIC_GROUP, _heuristic_problem, lambda h: h.name)
 
 
 def get_heuristic(name: Any, source: str = "<cli>", key: str = "heuristic") -> Heuristic:
-    if not isinstance(name, str) or name not in HEURISTICS:
-        raise InputError(source, key, f"unknown heuristic {name!r}; known: {', '.join(HEURISTICS)}")
-    return HEURISTICS[name]
+    known = heuristics()
+    if not isinstance(name, str) or name not in known:
+        raise InputError(source, key, f"unknown heuristic {name!r}; known: {', '.join(known)}")
+    return known[name]

@@ -8,9 +8,9 @@ restarts, a GA that can breed no new offspring) is **restarted** with a new seed
 seed, on the same evaluator, so its counters, cache and history go on. A separate hard ``time_limit``
 makes a run end with status ``timeout``, keeping its incumbent.
 
-At the end the best decision is **re-verified**: a fresh problem object (no cache, no shared state) solves
-its followers again from scratch and recomputes the leader value; ``verified`` says whether the two agree
-within :data:`VERIFY_TOL` (relative).
+At the end the best decision is **re-verified** (:func:`bilevel_bench.verify.reverify`): a fresh problem
+object (no cache, no shared state) solves its followers again from scratch and recomputes the leader value;
+``verified`` says whether the two agree.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from pymoo.termination.max_eval import MaximumFunctionCallTermination
 from pymoo.termination.max_time import TimeBasedTermination
 
 from bilevel_bench.errors import InputError, RunTimeout
+from bilevel_bench.heuristics.adapter import BiObjectiveProblem, PymooProblem
+from bilevel_bench.heuristics.evaluator import BatchEvaluator, BudgetExhausted, Checkpoint, Counters
+from bilevel_bench.heuristics.operators import StallTermination
+from bilevel_bench.heuristics.registry import Heuristic, ProblemInfo, get_heuristic
 from bilevel_bench.problem import BilevelProblem
-from heuristics.adapter import BiObjectiveProblem, PymooProblem
-from heuristics.evaluator import BatchEvaluator, BudgetExhausted, Checkpoint, Counters
-from heuristics.operators import StallTermination
-from heuristics.registry import Heuristic, ProblemInfo, get_heuristic
-
-VERIFY_TOL = 1e-6
+from bilevel_bench.verify import reverify
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,21 +171,3 @@ def bi_objective_outcome(pymoo_problem: PymooProblem) -> tuple[list[list[float]]
         return [], math.nan
     archive = pymoo_problem.archive
     return archive.front.tolist(), archive.hypervolume()
-
-
-def reverify(problem: BilevelProblem, x: np.ndarray | None, value: float) -> tuple[bool, float, str]:
-    """Solve the followers of ``x`` again on a fresh problem object and compare the leader value."""
-    if x is None:
-        return False, math.nan, "no_solution"
-    fresh = type(problem)(problem.instance, tie_break=problem.tie_break, **problem_options(problem))
-    evaluation = fresh.evaluate(x)
-    if not evaluation.feasible:
-        return False, evaluation.value, f"infeasible:{evaluation.follower.status}"
-    agree = not math.isnan(value) and abs(evaluation.value - value) <= VERIFY_TOL * max(1.0, abs(value))
-    return agree, evaluation.value, "agree" if agree else "mismatch"
-
-
-def problem_options(problem: BilevelProblem) -> dict[str, Any]:
-    """Constructor options of a problem beyond instance and tie-break (families declare ``options()``)."""
-    options = getattr(problem, "options", None)
-    return dict(options()) if callable(options) else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from problems.inventory.instance import InventoryInstance, seed_instance
+from bilevel_bench.problems.inventory.instance import InventoryInstance, seed_instance
 
 
 @pytest.fixture(scope="session")

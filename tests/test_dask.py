@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments.grid import load_grid
-from experiments.runner import TIME_COLUMNS, read_rows, run_grid
+from bilevel_bench.experiments.grid import load_grid
+from bilevel_bench.experiments.runner import TIME_COLUMNS, read_rows, run_grid
 
 pytest.importorskip("distributed")
 

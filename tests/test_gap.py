@@ -8,8 +8,8 @@ import math
 import pytest
 
 from bilevel_bench.problem import tie_tolerance
-from problems.inventory.instance import generate
-from problems.inventory.problem import InventoryProblem
+from bilevel_bench.problems.inventory.instance import generate
+from bilevel_bench.problems.inventory.problem import InventoryProblem
 
 
 def _problem(sense: str) -> InventoryProblem:

@@ -16,8 +16,8 @@ import pytest
 
 from bilevel_bench.cli import main
 from bilevel_bench.errors import InputError
-from experiments.grid import load_grid
-from experiments.runner import TIME_COLUMNS, read_rows, run_grid
+from bilevel_bench.experiments.grid import load_grid
+from bilevel_bench.experiments.runner import TIME_COLUMNS, read_rows, run_grid
 
 GRID = """
 name = "tiny"
@@ -179,7 +179,7 @@ def test_a_different_grid_does_not_mix_into_old_results(tmp_path, serial_results
 
 
 def test_failed_runs_become_rows_and_the_grid_goes_on(tmp_path, monkeypatch):
-    import experiments.runner as runner
+    import bilevel_bench.experiments.runner as runner
 
     def explode(*args, **kwargs):
         raise RuntimeError("solver exploded")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pymoo.indicators.hv import HV
 
-from heuristics.front import ParetoArchive, hypervolume, non_dominated
-from problems.inventory.instance import generate
-from problems.inventory.problem import InventoryProblem
+from bilevel_bench.heuristics.front import ParetoArchive, hypervolume, non_dominated
+from bilevel_bench.problems.inventory.instance import generate
+from bilevel_bench.problems.inventory.problem import InventoryProblem
 
 
 def test_non_dominated_keeps_the_front_sorted_and_drops_duplicates_and_ties():

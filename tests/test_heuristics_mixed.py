@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.heuristics.adapter import PymooProblem
+from bilevel_bench.heuristics.evaluator import BatchEvaluator
+from bilevel_bench.heuristics.operators import IntegerStepMutation, MixedIntegerSampling
+from bilevel_bench.heuristics.registry import heuristics
+from bilevel_bench.heuristics.run import Budget, run_heuristic
 from bilevel_bench.instance import Instance
 from bilevel_bench.problem import OPTIMAL, BilevelProblem, ExactResult, FollowerResponse
-from heuristics.adapter import PymooProblem
-from heuristics.evaluator import BatchEvaluator
-from heuristics.operators import IntegerStepMutation, MixedIntegerSampling
-from heuristics.registry import HEURISTICS
-from heuristics.run import Budget, run_heuristic
 
 
 class ToyProblem(BilevelProblem):
@@ -44,7 +44,7 @@ class ToyProblem(BilevelProblem):
         y = float(response.solution["y"][0])
         return -((y - 3) ** 2) - (x[1] - 7) ** 2 - (x[2] - 0.5) ** 2
 
-    def exact(self, time_limit: float = 60.0) -> ExactResult:
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
         return ExactResult(0.0, 0.0, OPTIMAL, 0.0, {"x": [3.0, 7.0, 0.5]})
 
 
@@ -93,9 +93,9 @@ def test_a_ga_on_four_points_restarts_and_still_ends_on_its_budget():
 
 
 # the GAs are covered above (each of their restarts tries 100 matings in vain: slow, so only once)
-@pytest.mark.parametrize("name", sorted(set(HEURISTICS) - {"nsga2", "ga", "mixed_ga", "memetic_ga"}))
+@pytest.mark.parametrize("name", sorted(set(heuristics()) - {"nsga2", "ga", "mixed_ga", "memetic_ga"}))
 def test_every_heuristic_copes_with_a_fixed_variable_and_a_tiny_space(name):
-    params = {"pop_size": 4} if "pop_size" in HEURISTICS[name].defaults else None  # 4 distinct points in all
+    params = {"pop_size": 4} if "pop_size" in heuristics()[name].defaults else None  # 4 distinct points in all
     run = run_heuristic(FourPointProblem(), name, params, seed=2, budget=Budget(max_evals=120))
     assert run.counters.n_evals == 120 and run.counters.n_unique <= 4
     assert run.best_value == -(2**2) - 6**2 - 0.25

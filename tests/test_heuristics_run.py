@@ -9,13 +9,13 @@ import pytest
 from pymoo.algorithms.soo.nonconvex.g3pcx import G3PCX
 
 from bilevel_bench.errors import InputError
-from heuristics import registry
-from heuristics.adapter import CanonicalRepair
-from heuristics.front import hypervolume, non_dominated
-from heuristics.registry import HEURISTICS, Heuristic, get_heuristic
-from heuristics.run import Budget, restart_seed, run_heuristic
-from problems.inventory.instance import generate
-from problems.inventory.problem import InventoryProblem
+from bilevel_bench.heuristics import registry
+from bilevel_bench.heuristics.adapter import CanonicalRepair
+from bilevel_bench.heuristics.front import hypervolume, non_dominated
+from bilevel_bench.heuristics.registry import Heuristic, get_heuristic, heuristics
+from bilevel_bench.heuristics.run import Budget, restart_seed, run_heuristic
+from bilevel_bench.problems.inventory.instance import generate
+from bilevel_bench.problems.inventory.problem import InventoryProblem
 
 BUDGET = 150
 
@@ -32,7 +32,7 @@ def checkpoints(run) -> np.ndarray:
     return np.array([[c.n_evals, c.n_follower_solves, c.best_value] for c in run.history])
 
 
-@pytest.mark.parametrize("name", sorted(HEURISTICS))
+@pytest.mark.parametrize("name", sorted(heuristics()))
 def test_every_heuristic_uses_exactly_its_budget_and_never_beats_the_optimum(tiny, name):
     problem, optimum = tiny
     run = run_heuristic(problem, name, None, seed=2, budget=Budget(max_evals=BUDGET))
@@ -71,7 +71,7 @@ def test_a_seed_fixes_the_run_and_another_seed_changes_it(tiny):
     assert not np.array_equal(checkpoints(first), checkpoints(other))
 
 
-@pytest.mark.parametrize("name", sorted(HEURISTICS))
+@pytest.mark.parametrize("name", sorted(heuristics()))
 def test_every_heuristic_repeats_itself_with_the_same_seed(tiny, name):
     problem, _ = tiny
     first, again = (run_heuristic(problem, name, None, 7, Budget(max_evals=100)) for _ in range(2))
@@ -131,7 +131,7 @@ def test_one_registry_entry_adds_a_heuristic(tiny, monkeypatch):
         return G3PCX(pop_size=p["pop_size"], repair=CanonicalRepair())
 
     entry = Heuristic("g3pcx", "generalised generation gap with parent-centric crossover", build, {"pop_size": 20})
-    monkeypatch.setitem(HEURISTICS, "g3pcx", entry)
+    monkeypatch.setitem(heuristics(), "g3pcx", entry)
     run = run_heuristic(problem, "g3pcx", None, seed=1, budget=Budget(max_evals=100))
     assert run.counters.n_evals == 100 and run.verified and run.best_value <= optimum + 1e-6 * abs(optimum)
     assert dataclasses.asdict(run.counters)["n_unique"] <= 100

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.problems.inventory.instance import InventoryInstance, generate
 from bilevel_bench.registry import get_family, resolve_instance
-from problems.inventory.instance import InventoryInstance, generate
 
 
 @pytest.mark.parametrize("spec", ["seed", "generate:n=3,T=6,q=8,seed=11", "generate:n=1,T=2,q=1,seed=0"])

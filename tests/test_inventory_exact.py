@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heuristics.run import Budget, run_heuristic
-from problems.inventory.exact import build_kkt_model, solve_by_dual_vertices, solve_kkt, write_model
-from problems.inventory.instance import advertising_bound, generate
-from problems.inventory.problem import InventoryProblem
+from bilevel_bench.heuristics.run import Budget, run_heuristic
+from bilevel_bench.problems.inventory.exact import build_kkt_model, solve_by_dual_vertices, solve_kkt, write_model
+from bilevel_bench.problems.inventory.instance import advertising_bound, generate
+from bilevel_bench.problems.inventory.problem import InventoryProblem
 
 #: The optimistic optimum of the seed instance, agreed by PAO's FA with HiGHS, a KKT big-M model and a
 #: dual-vertex enumeration (spec inventory.md).
@@ -20,7 +20,7 @@ def test_kkt_reaches_the_published_seed_optimum(seed):
     assert result.status == "optimal"
     assert result.objective == pytest.approx(SEED_OPTIMUM, abs=1e-3)
     assert result.bound == pytest.approx(SEED_OPTIMUM, abs=1e-3)
-    assert result.solution["verified"] is True
+    assert result.verification == "agree"
 
 
 def test_dual_vertex_enumeration_agrees_on_the_seed(seed):
@@ -39,7 +39,7 @@ def test_kkt_equals_brute_force_dual_vertices_on_tiny_instances(n, T, q, s):
 
 def test_advertising_bound_does_not_bind_at_the_seed_optimum(seed):
     result = InventoryProblem(seed).exact(time_limit=60)
-    v = np.array(result.solution["v"])
+    v = np.array(result.solution["advertising"])
     assert np.all(v < 0.5 * seed.vmax)
     doubled = seed.replace(vmax=advertising_bound(seed, factor=4.0))
     assert InventoryProblem(doubled).exact(time_limit=60).objective == pytest.approx(SEED_OPTIMUM, abs=1e-3)
@@ -65,7 +65,7 @@ def test_model_is_writable_as_lp_and_mps(tmp_path, seed):
 def test_decision_setups_and_finite_space_still_verify():
     inst = generate(2, 3, 3, 1, setup="decision").replace(y=np.array([0.0, 1.0, 0.0]), Mspace=50.0)
     result = InventoryProblem(inst).exact(time_limit=60)
-    assert result.status == "optimal" and result.solution["verified"] is True
+    assert result.status == "optimal" and result.verification == "agree"
 
 
 def test_pessimistic_exact_is_declared_out_of_scope(seed):

@@ -7,15 +7,15 @@ import pytest
 from ortools.linear_solver import pywraplp
 
 from bilevel_bench.problem import UNBOUNDED
-from problems.inventory.follower import (
+from bilevel_bench.problems.inventory.follower import (
     dual_vertices,
     follower_lp,
     leader_preference,
     solve_follower,
     value_by_dual_vertices,
 )
-from problems.inventory.instance import generate
-from problems.inventory.problem import InventoryProblem
+from bilevel_bench.problems.inventory.instance import generate
+from bilevel_bench.problems.inventory.problem import InventoryProblem
 
 
 def _random_decision(problem: InventoryProblem, rng: np.random.Generator) -> np.ndarray:

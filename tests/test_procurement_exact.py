@@ -6,11 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from problems.procurement.exact import closed_form, inducing_prices, solve_single_level, virtual_cost_profiles
-from problems.procurement.follower import closed_form_demand
-from problems.procurement.instance import generate, hm_example, ldm_example
-from problems.procurement.mechanism import expected_cost, slacks
-from problems.procurement.problem import ProcurementProblem
+from bilevel_bench.problems.procurement.exact import (
+    closed_form,
+    inducing_prices,
+    solve_single_level,
+    virtual_cost_profiles,
+)
+from bilevel_bench.problems.procurement.follower import closed_form_demand
+from bilevel_bench.problems.procurement.instance import generate, hm_example, ldm_example
+from bilevel_bench.problems.procurement.mechanism import expected_cost, slacks
+from bilevel_bench.problems.procurement.problem import ProcurementProblem
 
 EXAMPLES = [hm_example(), ldm_example(), generate(model="hm", n=2, m=3, seed=1),
             generate(model="ldm", n=2, m=3, seed=1)]  # fmt: skip
@@ -65,7 +70,9 @@ def test_problem_exact_solution_evaluates_to_its_objective(version):
     evaluation = problem.evaluate(np.array(result.solution["x"]))
     assert evaluation.feasible  # the closed form's decision: IR/IC exactly, not to a solver's tolerance
     assert evaluation.value == pytest.approx(result.objective, rel=1e-12)
-    assert result.status == "optimal" and result.objective == result.bound == pytest.approx(10.8542780749, rel=1e-9)
+    assert result.status == "optimal" and result.verification == "agree"
+    assert result.objective == pytest.approx(result.bound, rel=1e-12)
+    assert result.objective == pytest.approx(10.8542780749, rel=1e-9)
     assert "SCIP" in result.method and "closed form 10.854" in result.notes
 
 
@@ -85,16 +92,16 @@ def test_centralized_closed_form_is_attained_where_decentralized_prices_cannot()
 
 def test_a_solver_decision_that_breaks_ir_is_not_reported():
     from bilevel_bench.problem import ExactResult
+    from bilevel_bench.verify import verify_exact
 
     problem = ProcurementProblem(hm_example())
-    free = ExactResult(5.0, 4.0, "optimal", 0.1, {"x": [0.0] * problem.n_prices}, "SCIP")  # suppliers paid 0
-    problem.reevaluate(free)
-    assert free.status == "unverified" and np.isnan(free.objective) and free.bound == 4.0 and free.solution == {}
-    assert "break IR/IC" in free.notes
+    free = verify_exact(problem, ExactResult(5.0, 4.0, "optimal", 0.1, {"x": [0.0] * problem.n_prices}, "SCIP"))
+    assert free.status == "error" and np.isnan(free.objective) and free.bound == 4.0  # suppliers paid 0
+    assert free.verification == "infeasible" and "not bilevel feasible" in free.notes
     feasible = closed_form(hm_example())["prices"].ravel().tolist()
-    kept = ExactResult(11.7, 11.0, "time_limit", 0.1, {"x": feasible}, "SCIP")
-    problem.reevaluate(kept)
-    assert kept.status == "time_limit" and kept.objective == pytest.approx(11.75)  # the value its prices earn
+    kept = verify_exact(problem, ExactResult(11.7, 11.0, "feasible", 0.1, {"x": feasible}, "SCIP"))
+    assert kept.status == "feasible" and kept.objective == pytest.approx(11.75)  # the value its prices earn
+    assert kept.verification == "mismatch" and "solver value 11.7" in kept.notes
 
 
 def test_inducing_prices_reproduce_any_allocation():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from problems.procurement.follower import (
+from bilevel_bench.problems.procurement.follower import (
     active_set_demand,
     assortment_hm,
     closed_form_demand,
@@ -15,7 +15,7 @@ from problems.procurement.follower import (
     qp_demand,
     solve_follower,
 )
-from problems.procurement.instance import generate, hm_example, ldm_example
+from bilevel_bench.problems.procurement.instance import generate, hm_example, ldm_example
 
 CASES = [("hm", 2, 0.0), ("hm", 3, 0.0), ("hm", 4, 0.0), ("ldm", 2, 0.5), ("ldm", 3, 0.3)]
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.heuristics.run import Budget, run_heuristic
+from bilevel_bench.problems.procurement.exact import closed_form
+from bilevel_bench.problems.procurement.instance import ProcurementInstance, generate, hm_example, ldm_example
+from bilevel_bench.problems.procurement.problem import ProcurementProblem
 from bilevel_bench.registry import get_family, resolve_instance
-from heuristics.run import Budget, run_heuristic
-from problems.procurement.exact import closed_form
-from problems.procurement.instance import ProcurementInstance, generate, hm_example, ldm_example
-from problems.procurement.problem import ProcurementProblem
 
 
 def test_shipped_instances_are_the_builders():

@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 
 from bilevel_bench.errors import InputError
-from problems.procurement.study import sweep
+from bilevel_bench.experiments.studies.procurement import check_sweep, sweep
 
 TINY = {"name": "t", "study": "procurement.sweep", "instances": ["hm_example"], "deltas": [1.0, 2.0],
         "seeds": [1], "params": {"pop_size": 10}, "max_evals": 100, "n_jobs": 1}  # fmt: skip
 
 
 def test_sweep_writes_rows_and_baselines_agree(tmp_path):
-    text = sweep(dict(TINY), tmp_path, "tiny.toml")
+    text = sweep(check_sweep(dict(TINY), "tiny.toml"), tmp_path)
     frame = pd.read_csv(tmp_path / "sweep.csv")
     assert set(frame["method"]) == {"closed_form", "centralized", "decentralized", "ga_centralized",
                                     "ga_decentralized"}  # fmt: skip
@@ -30,6 +30,6 @@ def test_sweep_writes_rows_and_baselines_agree(tmp_path):
 
 def test_sweep_rejects_unknown_keys_and_bad_values(tmp_path):
     with pytest.raises(InputError, match="delta_values"):
-        sweep({**TINY, "delta_values": [1.0]}, tmp_path, "bad.toml")
+        check_sweep({**TINY, "delta_values": [1.0]}, "bad.toml")
     with pytest.raises(InputError, match="deltas"):
-        sweep({**TINY, "deltas": [-1.0]}, tmp_path, "bad.toml")
+        check_sweep({**TINY, "deltas": [-1.0]}, "bad.toml")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.grid import load_grid
-from heuristics.run import run_heuristic
-from problems.inventory.problem import InventoryProblem
+from bilevel_bench.experiments.grid import load_grid
+from bilevel_bench.heuristics.run import run_heuristic
+from bilevel_bench.problems.inventory.problem import InventoryProblem
 
 QUICKSTART = Path(__file__).parents[1] / "experiments" / "quickstart.toml"
 SEED_OPTIMUM = 234652.3156

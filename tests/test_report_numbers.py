@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.report import (
+from bilevel_bench.experiments.report import (
     ecdf,
     front_rows,
     load_results,
@@ -83,7 +83,7 @@ def test_gaps_in_the_leaders_sense(results_dir):
 
 
 def test_values_within_the_tie_band_have_gap_zero():
-    from experiments.report import gap_pct
+    from bilevel_bench.experiments.report import gap_pct
 
     gaps = gap_pct([100.000002, 100.00001, 99.0, 50.000002], [100.0, 100.0, 100.0, 50.0], ["max", "max", "max", "min"])
     # band: 2 * (1e-6 + 1e-9 * |ref|) = 2.2e-6 at 100; beating by 1e-5 is reported (negative), never hidden

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from problems.retail.follower import choice_table, solve_all
-from problems.retail.instance import generate
-from problems.retail.problem import RetailProblem
+from bilevel_bench.problems.retail.follower import choice_table, solve_all
+from bilevel_bench.problems.retail.instance import generate
+from bilevel_bench.problems.retail.problem import RetailProblem
 
 
 def _tsp(inst, nodes: frozenset) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from problems.retail.follower import choice_table, solve_all, solve_cpsat_customer, to_cents
-from problems.retail.instance import generate
+from bilevel_bench.problems.retail.follower import choice_table, solve_all, solve_cpsat_customer, to_cents
+from bilevel_bench.problems.retail.instance import generate
 
 
 def _tie_prone(seed: int, K: int = 40):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.problems.retail import FAMILY
+from bilevel_bench.problems.retail.instance import CVRPLIB_DIR, RetailInstance, build_cvrplib, generate
 from bilevel_bench.registry import resolve_instance
-from problems.retail import FAMILY
-from problems.retail.instance import CVRPLIB_DIR, RetailInstance, build_cvrplib, generate
 
 
 def test_generate_spec_is_reproducible_and_round_trips(tmp_path):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from heuristics.run import Budget, run_heuristic
-from problems.retail import FAMILY
-from problems.retail.instance import RetailInstance, generate
-from problems.retail.problem import RetailProblem
+from bilevel_bench.heuristics.run import Budget, run_heuristic
+from bilevel_bench.problems.retail import FAMILY
+from bilevel_bench.problems.retail.instance import RetailInstance, generate
+from bilevel_bench.problems.retail.problem import RetailProblem
 
 
 @pytest.mark.parametrize(("instance", "routing", "tie_break"), [

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from problems.retail.instance import CVRPLIB_DIR, build_cvrplib, generate
-from problems.retail.routing import Parcels, all_home, route_exact, route_heuristic
+from bilevel_bench.problems.retail.instance import CVRPLIB_DIR, build_cvrplib, generate
+from bilevel_bench.problems.retail.routing import Parcels, all_home, route_exact, route_heuristic
 
 
 @pytest.mark.parametrize(("name", "optimum"), [("E-n13-k4", 247.0), ("E-n22-k4", 375.0)])
@@ -65,7 +65,7 @@ def test_exact_routing_matches_brute_force_on_tiny_parcel_sets(seed):
     rng = np.random.default_rng(seed)
     option = np.where(inst.cart, rng.integers(0, 3, (inst.K, inst.P)), 0)
     option = np.where(inst.avail[np.arange(inst.K)[:, None], np.maximum(option - 1, 0)] | (option == 0), option, 0)
-    from problems.retail.routing import parcels_of
+    from bilevel_bench.problems.retail.routing import parcels_of
 
     parcels = parcels_of(inst, option)
     exact = route_exact(inst, parcels)

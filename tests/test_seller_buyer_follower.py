@@ -11,8 +11,7 @@ import pytest
 from scipy.optimize import minimize, minimize_scalar
 
 from bilevel_bench.errors import InputError
-from bilevel_bench.registry import families, resolve_instance
-from problems.seller_buyer.follower import (
+from bilevel_bench.problems.seller_buyer.follower import (
     buyer_outcome,
     clearing_price,
     demand,
@@ -28,8 +27,9 @@ from problems.seller_buyer.follower import (
     seller_profit,
     solve_buyer_cpsat,
 )
-from problems.seller_buyer.instance import SellerBuyerInstance, generate, paper_instance
-from problems.seller_buyer.problem import SellerBestResponseProblem
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance, generate, paper_instance
+from bilevel_bench.problems.seller_buyer.problem import SellerBestResponseProblem
+from bilevel_bench.registry import families, resolve_instance
 
 
 def _instances():

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from problems.seller_buyer.exact import best_response, exploitability
-from problems.seller_buyer.follower import markup, revenue, seller_profit
-from problems.seller_buyer.game import ga_best_response, iterated_best_response, joint_ga
-from problems.seller_buyer.instance import SellerBuyerInstance, generate, paper_instance
-from problems.seller_buyer.problem import ExploitabilityProblem, SellerBestResponseProblem
+from bilevel_bench.experiments.studies.seller_buyer import ga_best_response, iterated_ga_best_response, joint_ga
+from bilevel_bench.problems.seller_buyer.exact import best_response, exploitability
+from bilevel_bench.problems.seller_buyer.follower import markup, revenue, seller_profit
+from bilevel_bench.problems.seller_buyer.game import iterated_best_response
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance, generate, paper_instance
+from bilevel_bench.problems.seller_buyer.problem import ExploitabilityProblem, SellerBestResponseProblem
 
 
 def _symmetric_pair(D: float = 40.0) -> SellerBuyerInstance:
@@ -118,7 +119,7 @@ def test_ga_best_response_never_beats_exact_and_is_deterministic():
 
 def test_iterated_ga_and_joint_ga_report_exact_exploitability():
     inst = _symmetric_pair()
-    ga = iterated_best_response(inst, method="ga", ga_evals=60, max_rounds=3, seed=1)
+    ga = iterated_ga_best_response(inst, ga_evals=60, max_rounds=3, seed=1)
     assert ga.exploitability == pytest.approx(exploitability(inst, ga.D, ga.R)[0])
     assert ga.nash == (ga.exploitability <= ga.tol)
     joint = joint_ga(inst, seed=1, max_evals=40)

@@ -8,14 +8,12 @@ an LP (``follower.py``). See ``instance.py`` for the data, ``problem.py`` for th
 from pathlib import Path
 
 from bilevel_bench.registry import Family
-from problems.inventory.instance import InventoryInstance, generate
-from problems.inventory.problem import InventoryProblem
 
 FAMILY = Family(
     name="inventory",
     description="production and advertising over a horizon (Bard's dynamic inventory model); follower LP (GLOP)",
-    instance_type=InventoryInstance,
-    problem_type=InventoryProblem,
-    generate=generate,
+    instance_type="bilevel_bench.problems.inventory.instance:InventoryInstance",
+    problem_type="bilevel_bench.problems.inventory.problem:InventoryProblem",
+    generate="bilevel_bench.problems.inventory.instance:generate",
     data_dir=Path(__file__).parent / "data",
 )

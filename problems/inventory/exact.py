@@ -45,7 +45,7 @@ from ortools.linear_solver import pywraplp
 
 from bilevel_bench.lp import LinearProgram, solve_lp
 from bilevel_bench.problem import OPTIMAL, ExactResult
-from problems.inventory.instance import InventoryInstance
+from bilevel_bench.problems.inventory.instance import InventoryInstance
 
 MIP_SOLVERS = ("SCIP", "HIGHS")
 MIP_GAP = 1e-9  # relative gap at which the MILP counts as solved
@@ -82,7 +82,7 @@ def _min_cost_lift(inst: InventoryInstance, lower_rows: np.ndarray, lower_vars: 
 def _largest_follower_cost(inst: InventoryInstance, xmax: np.ndarray, g_max: np.ndarray) -> float:
     """phi at (xmax, g_max): an upper bound of phi over the leader's box, because phi is nondecreasing in
     the demand rows' right-hand sides (lambda >= 0) and in production (mu >= 0)."""
-    from problems.inventory.follower import follower_lp
+    from bilevel_bench.problems.inventory.follower import follower_lp
 
     lp = follower_lp(inst, xmax.reshape(inst.n, inst.T), np.zeros((inst.n, inst.T)))
     lp = dataclasses.replace(lp, b_ub=np.concatenate([lp.b_ub[: len(lp.b_ub) - len(g_max)], -g_max]))
@@ -232,7 +232,7 @@ def solve_kkt(problem, time_limit: float = 60.0, solver_name: str = "SCIP") -> E
     if status == pywraplp.Solver.INFEASIBLE:
         return ExactResult(math.nan, math.nan, "infeasible", elapsed, {}, f"KKT big-M MILP ({solver_name})")
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        return ExactResult(math.nan, math.nan, "time_limit", elapsed, {}, f"KKT big-M MILP ({solver_name})")
+        return ExactResult(math.nan, math.nan, "feasible", elapsed, {}, f"KKT big-M MILP ({solver_name})")
     x = np.array([var.solution_value() for var in handles["x"] + handles["v"]])
     x = problem.repair(np.clip(x, *problem.bounds()))  # solver noise (x = 1e-11 with z = 0) is no production
     milp_value = solver.Objective().Value()
@@ -245,9 +245,9 @@ def solve_kkt(problem, time_limit: float = 60.0, solver_name: str = "SCIP") -> E
     return ExactResult(
         objective=evaluation.value,
         bound=bound if status == pywraplp.Solver.FEASIBLE else max(bound, milp_value),
-        status="optimal" if status == pywraplp.Solver.OPTIMAL else "time_limit",
+        status="optimal" if status == pywraplp.Solver.OPTIMAL else "feasible",
         time_s=time.perf_counter() - start,
-        solution={**problem.decode(x), "x_flat": x.tolist(), "verified": bool(verified)},
+        solution={**problem.decode(x), "x": x.tolist()},
         method=f"KKT big-M MILP ({solver_name}), big-Ms derived from instance bounds",
         notes=notes,
     )
@@ -265,7 +265,7 @@ def solve_by_dual_vertices(problem, vertices: np.ndarray | None = None) -> Exact
     k of the linear constraints ``p.d <= lambda_k @ g(v)``: one LP per vertex (GLOP), the best of which is the
     optimistic bilevel optimum.
     """
-    from problems.inventory.follower import dual_vertices
+    from bilevel_bench.problems.inventory.follower import dual_vertices
 
     start = time.perf_counter()
     inst: InventoryInstance = problem.instance
@@ -286,7 +286,7 @@ def solve_by_dual_vertices(problem, vertices: np.ndarray | None = None) -> Exact
         bound=best_value - constant,
         status="optimal",
         time_s=time.perf_counter() - start,
-        solution={**problem.decode(best_x), "x_flat": best_x.tolist()},
+        solution={**problem.decode(best_x), "x": best_x.tolist()},
         method=f"dual-vertex enumeration ({len(vertices)} vertices, one LP each)",
     )
 

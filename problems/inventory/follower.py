@@ -29,7 +29,7 @@ import numpy as np
 
 from bilevel_bench.lp import LinearProgram, solve_lexicographic, solve_lp
 from bilevel_bench.problem import OPTIMAL, FollowerResponse
-from problems.inventory.instance import InventoryInstance
+from bilevel_bench.problems.inventory.instance import InventoryInstance
 
 
 def follower_lp(inst: InventoryInstance, x: np.ndarray, v: np.ndarray) -> LinearProgram:

@@ -112,7 +112,7 @@ class InventoryInstance(Instance):
 
     def _check_follower_feasible(self, source: str) -> None:
         """The demand set must be non-empty for every advertising level, and coverable by subcontracting."""
-        from problems.inventory.follower import demand_floor_cost  # avoids an import cycle
+        from bilevel_bench.problems.inventory.follower import demand_floor_cost  # avoids an import cycle
 
         vmax_demand = demand_floor_cost(self, self.vmax)
         require(
@@ -123,7 +123,7 @@ class InventoryInstance(Instance):
         )
         if self.subcontract_cap is not None:
             # With capped subcontracting, zero production must still cover the least demand at v = 0.
-            from problems.inventory.follower import solve_follower
+            from bilevel_bench.problems.inventory.follower import solve_follower
 
             response = solve_follower(self, np.zeros((self.n, self.T)), np.zeros((self.n, self.T)), "optimistic")
             require(

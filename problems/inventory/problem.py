@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from bilevel_bench.problem import BilevelProblem, ExactResult, FollowerResponse
-from problems.inventory.follower import solve_follower
-from problems.inventory.instance import InventoryInstance
+from bilevel_bench.problems.inventory.follower import solve_follower
+from bilevel_bench.problems.inventory.instance import InventoryInstance
 
 #: In ``setup = "decision"`` mode, production below SNAP * xmax is no production (and no setup).
 SNAP = 1e-3
@@ -82,9 +82,9 @@ class InventoryProblem(BilevelProblem):
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         X, V = self.split(np.asarray(x, dtype=float))
-        return {"x": X.round(6).tolist(), "v": V.round(6).tolist()}
+        return {"production": X.round(6).tolist(), "advertising": V.round(6).tolist()}
 
-    def exact(self, time_limit: float = 60.0) -> ExactResult:
-        from problems.inventory.exact import solve_kkt
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
+        from bilevel_bench.problems.inventory.exact import solve_kkt
 
         return solve_kkt(self, time_limit=time_limit)

@@ -10,18 +10,20 @@ answers with the consumers' demands (``follower.py``); IR/IC are interim (``mech
 
 from pathlib import Path
 
-from bilevel_bench.registry import Family
-from problems.procurement.instance import ProcurementInstance, generate
-from problems.procurement.problem import ProcurementProblem
-from problems.procurement.study import sweep
+from bilevel_bench.registry import Family, Option
 
 FAMILY = Family(
     name="procurement",
     description="procurement mechanism with Hotelling / affine-demand suppliers; market follower QP (closed form)",
-    instance_type=ProcurementInstance,
-    problem_type=ProcurementProblem,
-    generate=generate,
+    instance_type="bilevel_bench.problems.procurement.instance:ProcurementInstance",
+    problem_type="bilevel_bench.problems.procurement.problem:ProcurementProblem",
+    generate="bilevel_bench.problems.procurement.instance:generate",
     data_dir=Path(__file__).parent / "data",
-    problem_options={"version": "decentralized"},
-    studies={"sweep": sweep},
+    problem_options={
+        "version": Option(
+            "decentralized",
+            "decentralized: transfers t = x.p (the bilevel model); centralized: free transfers",
+            choices=("decentralized", "centralized"),
+        )
+    },
 )

@@ -46,9 +46,9 @@ from ortools.math_opt.python import mathopt
 
 from bilevel_bench.lp import LinearProgram, solve_lp
 from bilevel_bench.problem import OPTIMAL, ExactResult
-from problems.procurement.follower import closed_form_demand, scip_parameters
-from problems.procurement.instance import ProcurementInstance
-from problems.procurement.mechanism import constraint_matrices, expected_cost, interim_weights
+from bilevel_bench.problems.procurement.follower import closed_form_demand, scip_parameters
+from bilevel_bench.problems.procurement.instance import ProcurementInstance
+from bilevel_bench.problems.procurement.mechanism import constraint_matrices, expected_cost, interim_weights
 
 #: Relative tolerance for "the LP prices attain the closed-form value".
 ATTAIN_TOL = 1e-7
@@ -199,7 +199,7 @@ def _result(inst: ProcurementInstance, result: Any, x: list, t: list, p: list | 
     if version == "decentralized":
         method += ": follower KKT by big-M binaries with derived bounds, t = x.p bilinear (spatial B&B)"
     if not result.has_primal_feasible_solution():
-        status = "infeasible" if reason == mathopt.TerminationReason.INFEASIBLE else "time_limit"
+        status = "infeasible" if reason == mathopt.TerminationReason.INFEASIBLE else "feasible"
         return ExactResult(math.nan, math.nan, status, seconds, {}, method, reason.name)
     values = result.variable_values()
     X = np.array([[values[v] for v in row] for row in x])
@@ -208,6 +208,6 @@ def _result(inst: ProcurementInstance, result: Any, x: list, t: list, p: list | 
     if p is not None:
         P = np.array([[values[v] for v in row] for row in p])
         solution.update({"p": P.round(9).tolist(), "x": P.ravel().tolist()})
-    status = OPTIMAL if reason == mathopt.TerminationReason.OPTIMAL else "time_limit"
+    status = OPTIMAL if reason == mathopt.TerminationReason.OPTIMAL else "feasible"
     bound = float(result.termination.objective_bounds.dual_bound)
     return ExactResult(float(result.objective_value()), bound, status, seconds, solution, method)

@@ -37,7 +37,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from bilevel_bench.problem import INVALID, OPTIMAL, FollowerResponse
-from problems.procurement.instance import ProcurementInstance
+from bilevel_bench.problems.procurement.instance import ProcurementInstance
 
 #: KKT residual accepted from a demand (prices are O(10), demands O(1)).
 KKT_TOL = 1e-7

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from problems.procurement.instance import ProcurementInstance
+from bilevel_bench.problems.procurement.instance import ProcurementInstance
 
 
 def interim_weights(inst: ProcurementInstance) -> np.ndarray:

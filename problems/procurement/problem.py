@@ -28,10 +28,10 @@ import numpy as np
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.problem import OPTIMAL, BilevelProblem, ExactResult, FollowerResponse
-from problems.procurement.exact import ATTAIN_TOL
-from problems.procurement.follower import solve_follower
-from problems.procurement.instance import ProcurementInstance
-from problems.procurement.mechanism import expected_cost, slacks
+from bilevel_bench.problems.procurement.exact import ATTAIN_TOL
+from bilevel_bench.problems.procurement.follower import solve_follower
+from bilevel_bench.problems.procurement.instance import ProcurementInstance
+from bilevel_bench.problems.procurement.mechanism import expected_cost, slacks
 
 VERSIONS = ("decentralized", "centralized")
 #: IR/IC shortfall treated as zero (rows are O(10) sums of products; roundoff is ~1e-15).
@@ -105,7 +105,7 @@ class ProcurementProblem(BilevelProblem):
             out["tau"] = self.rates(x).round(9).tolist()
         return out
 
-    def exact(self, time_limit: float = 60.0) -> ExactResult:
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
         """The single-level model of this version (SCIP); notes give the closed form and the other version.
 
         Where the closed form is attained by a decision of this version (decentralized: the GLOP price LP;
@@ -113,7 +113,7 @@ class ProcurementProblem(BilevelProblem):
         decision is returned, with the closed-form value, a lower bound of both versions, as the bound: it
         is then optimal exactly. Otherwise the solver's decision is re-evaluated with the exact follower.
         """
-        from problems.procurement.exact import closed_form, solve_single_level
+        from bilevel_bench.problems.procurement.exact import closed_form, solve_single_level
 
         other = "centralized" if self.version == "decentralized" else "decentralized"
         result = solve_single_level(self.instance, self.version, time_limit)
@@ -165,13 +165,13 @@ class ProcurementProblem(BilevelProblem):
             f"solver incumbent {result.objective:.9g} rejected: its prices break IR/IC by "
             f"{evaluation.violation:.3g} under the exact follower; " + result.notes
         )
-        result.objective, result.status, result.solution = math.nan, "unverified", {}
+        result.objective, result.status, result.solution = math.nan, "error", {}
 
 
 def _envelope_vector(inst: ProcurementInstance, d: np.ndarray) -> list[float]:
     """Centralized leader vector for allocation ``d`` with the cheapest IR/IC interim transfers (module
     docstring): T(k) = theta^k X(k) + sum_{j>k} (theta^j - theta^{j-1}) X(j), for a monotone X."""
-    from problems.procurement.mechanism import interim_weights
+    from bilevel_bench.problems.procurement.mechanism import interim_weights
 
     X = np.einsum("iks,si->ik", interim_weights(inst), d)
     rent = np.zeros_like(X)
@@ -183,7 +183,7 @@ def _envelope_vector(inst: ProcurementInstance, d: np.ndarray) -> list[float]:
 def _centralized_vector(inst: ProcurementInstance, solution: dict[str, Any]) -> list[float]:
     """Leader vector for the centralized optimum: prices inducing its allocation, then the rates
     tau_i(k) = T_i(k) / X_i(k) of its interim transfers and allocations (0 where X_i(k) = 0)."""
-    from problems.procurement.mechanism import interim_weights
+    from bilevel_bench.problems.procurement.mechanism import interim_weights
 
     X, T = np.asarray(solution["x_alloc"]), np.asarray(solution["t"])
     W = interim_weights(inst)
@@ -193,7 +193,7 @@ def _centralized_vector(inst: ProcurementInstance, solution: dict[str, Any]) -> 
 def _vector_from_interim(inst: ProcurementInstance, X: np.ndarray, interim_x: np.ndarray,
                          interim_t: np.ndarray) -> list[float]:  # fmt: skip
     """Prices inducing the profile allocation X, then the shares rho of the rates tau = T / X."""
-    from problems.procurement.exact import inducing_prices
+    from bilevel_bench.problems.procurement.exact import inducing_prices
 
     tau = np.divide(interim_t, interim_x, out=np.zeros_like(interim_t), where=interim_x > 1e-9)
     theta = inst.types[None, :]

@@ -8,19 +8,21 @@ then routes its vehicles to the chosen homes and stores (``routing.py``). See ``
 
 from pathlib import Path
 
-from bilevel_bench.registry import Family
-from problems.retail.instance import RetailInstance, build_cvrplib, generate
-from problems.retail.problem import RetailProblem
-from problems.retail.routing import DEFAULT_SOLUTION_LIMIT
+from bilevel_bench.registry import Family, Option
 
 FAMILY = Family(
     name="retail",
     description="location-based delivery discounts with vehicle routing; followers by enumeration (CP-SAT checked), "
     "routing by OR-Tools",
-    instance_type=RetailInstance,
-    problem_type=RetailProblem,
-    generate=generate,
+    instance_type="bilevel_bench.problems.retail.instance:RetailInstance",
+    problem_type="bilevel_bench.problems.retail.problem:RetailProblem",
+    generate="bilevel_bench.problems.retail.instance:generate",
     data_dir=Path(__file__).parent / "data",
-    problem_options={"routing": "heuristic", "routing_solutions": DEFAULT_SOLUTION_LIMIT},
-    readers={".vrp": build_cvrplib},  # a CVRPLIB file in a grid: 3 stores, 3 products, seed 0
+    problem_options={
+        "routing": Option(
+            "heuristic", "heuristic: OR-Tools routing with a solution limit; exact: CP-SAT", choices=("heuristic", "exact")
+        ),
+        "routing_solutions": Option(50, "solution limit of heuristic routing", low=1, high=1_000_000),
+    },
+    readers={".vrp": "bilevel_bench.problems.retail.instance:build_cvrplib"},  # CVRPLIB: 3 stores, 3 products, seed 0
 )

@@ -38,7 +38,7 @@ leave the depot. Objective (1a): sum_k rev_k - 100 * routing cost, maximised.
 CP-SAT (one worker, linearisation level 2) starts from a complete hint: z = 0, the followers' response and
 heuristic routes of it. The result is re-verified: the followers are solved again for z* and the parcels routed exactly; that value
 is the reported objective (the model's own objective is in the notes). Status "optimal" when CP-SAT proves
-it, else "time_limit" with CP-SAT's bound.
+it, else "feasible" with CP-SAT's bound.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from bilevel_bench.problem import ExactResult
-from problems.retail.follower import to_cents
-from problems.retail.routing import WEIGHT_SCALE, add_loads, cpsat_solver, parcels_of, route_heuristic
+from bilevel_bench.problems.retail.follower import to_cents
+from bilevel_bench.problems.retail.routing import WEIGHT_SCALE, add_loads, cpsat_solver, parcels_of, route_heuristic
 
 if TYPE_CHECKING:
-    from problems.retail.problem import RetailProblem
+    from bilevel_bench.problems.retail.problem import RetailProblem
 
 
 def solve_exact(problem: RetailProblem, time_limit: float = 60.0) -> ExactResult:
@@ -75,7 +75,7 @@ def solve_exact(problem: RetailProblem, time_limit: float = 60.0) -> ExactResult
     elapsed = time.perf_counter() - start
     method = "CP-SAT (cents): choice-set enumeration with the exact tie-rule key + vehicle-flow routing (AddMultipleCircuit, MTZ)"
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        name = "infeasible" if status == cp_model.INFEASIBLE else "time_limit"
+        name = "infeasible" if status == cp_model.INFEASIBLE else "feasible"
         return ExactResult(math.nan, math.nan, name, elapsed, {}, method, f"CP-SAT {solver.StatusName(status)}")
     z_star = np.array([[solver.Value(v) for v in row] for row in z], dtype=float) / 100.0
     verify = _reverify(problem, z_star.ravel())
@@ -85,7 +85,7 @@ def solve_exact(problem: RetailProblem, time_limit: float = 60.0) -> ExactResult
     return ExactResult(
         objective=verify,
         bound=solver.BestObjectiveBound() / 100.0,
-        status="optimal" if status == cp_model.OPTIMAL else "time_limit",
+        status="optimal" if status == cp_model.OPTIMAL else "feasible",
         time_s=time.perf_counter() - start,
         solution={**problem.decode(z_star.ravel()), "x": z_star.ravel().tolist()},
         method=method,
@@ -212,7 +212,7 @@ def _hint(model: cp_model.CpModel, problem: RetailProblem, z: list, x: dict, arc
 
 
 def _reverify(problem: RetailProblem, x: np.ndarray) -> float:
-    from problems.retail.problem import RetailProblem
+    from bilevel_bench.problems.retail.problem import RetailProblem
 
     fresh = RetailProblem(problem.instance, tie_break=problem.tie_break, routing="exact")
     return fresh.evaluate(x).value

@@ -31,7 +31,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from bilevel_bench.problem import OPTIMAL, FollowerResponse
-from problems.retail.instance import RetailInstance
+from bilevel_bench.problems.retail.instance import RetailInstance
 
 INFEASIBLE_VALUE = np.iinfo(np.int64).min // 4  # f_k of a choice outside the choice set
 

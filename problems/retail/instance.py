@@ -320,7 +320,7 @@ def _published_cost(path: Path) -> float | None:
 
 
 def shipped_builders() -> dict[str, RetailInstance]:
-    """How every shipped JSON instance was made (``python -m problems.retail.instance`` rewrites them)."""
+    """How every shipped JSON instance was made (``python -m bilevel_bench.problems.retail.instance`` rewrites them)."""
     small = generate(K=6, S=2, P=2, R=2, seed=1).replace(name="small")
     medium = generate(K=15, S=2, P=2, R=3, seed=2).replace(name="medium")
     large = build_cvrplib(CVRPLIB_DIR / "E-n51-k5.vrp", S=4, P=3, seed=3).replace(name="large")

@@ -23,9 +23,9 @@ import numpy as np
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.problem import BilevelProblem, ExactResult, FollowerResponse
-from problems.retail.follower import choice_table, follower_response, to_cents
-from problems.retail.instance import RetailInstance
-from problems.retail.routing import DEFAULT_SOLUTION_LIMIT, ROUTING_MODES, Routes, parcels_of, route
+from bilevel_bench.problems.retail.follower import choice_table, follower_response, to_cents
+from bilevel_bench.problems.retail.instance import RetailInstance
+from bilevel_bench.problems.retail.routing import DEFAULT_SOLUTION_LIMIT, ROUTING_MODES, Routes, parcels_of, route
 
 #: Violation of a candidate whose parcels the routing could not place on the vehicles.
 ROUTING_FAILURE_VIOLATION = 1.0
@@ -108,7 +108,7 @@ class RetailProblem(BilevelProblem):
         """Bi-objective view: the retailer's profit against the customers' total utility (both max)."""
         return self.leader_objective(x, response), float(response.value)
 
-    def exact(self, time_limit: float = 60.0) -> ExactResult:
-        from problems.retail.exact import solve_exact
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
+        from bilevel_bench.problems.retail.exact import solve_exact
 
         return solve_exact(self, time_limit=time_limit)

@@ -23,7 +23,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.sat.python import cp_model
 
-from problems.retail.instance import RetailInstance
+from bilevel_bench.problems.retail.instance import RetailInstance
 
 ROUTING_MODES = ("heuristic", "exact")
 WEIGHT_SCALE = 100

@@ -9,18 +9,18 @@ paper's Tables 2-5. README.md documents the model and where the paper's tables d
 
 from pathlib import Path
 
-from bilevel_bench.registry import Family
-from problems.seller_buyer.instance import SellerBuyerInstance, generate
-from problems.seller_buyer.problem import SellerBestResponseProblem
-from problems.seller_buyer.study import paper_tables
+from bilevel_bench.registry import Family, Option
 
 FAMILY = Family(
     name="seller_buyer",
     description="n sellers offer quantity and mark-up to one buyer (D = K P^-a M^b); one seller's best response",
-    instance_type=SellerBuyerInstance,
-    problem_type=SellerBestResponseProblem,
-    generate=generate,
+    instance_type="bilevel_bench.problems.seller_buyer.instance:SellerBuyerInstance",
+    problem_type="bilevel_bench.problems.seller_buyer.problem:SellerBestResponseProblem",
+    generate="bilevel_bench.problems.seller_buyer.instance:generate",
     data_dir=Path(__file__).parent / "data",
-    problem_options={"seller": 0, "profile": None},
-    studies={"paper": paper_tables},
+    problem_options={
+        "seller": Option(0, "the seller whose best response is sought (0-based)", low=0),
+        "profile": Option(None, "the other sellers' offers: D_1..D_n then R_1..R_n (default: the start profile)",
+                          kind=list),
+    },
 )

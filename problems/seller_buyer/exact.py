@@ -45,7 +45,7 @@ import numpy as np
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.problem import tie_tolerance
-from problems.seller_buyer.follower import (
+from bilevel_bench.problems.seller_buyer.follower import (
     ENUMERATION_MAX_N,
     buyer_response,
     markup,
@@ -55,7 +55,7 @@ from problems.seller_buyer.follower import (
     seller_profit,
     subset_masks,
 )
-from problems.seller_buyer.instance import SellerBuyerInstance
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance
 
 N_GRID = 401
 GOLDEN_ITERATIONS = 60

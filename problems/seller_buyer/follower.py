@@ -45,7 +45,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from bilevel_bench.problem import OPTIMAL, FollowerResponse, tie_tolerance
-from problems.seller_buyer.instance import SellerBuyerInstance
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance
 
 ENUMERATION_MAX_N = 12
 CPSAT_UNIT = 0.1  # quantity resolution of the CP-SAT discretisation

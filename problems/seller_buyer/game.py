@@ -4,9 +4,10 @@ Iterated best response. Start from a profile (``start``: D then R; default ``pro
 In each round the sellers are updated one after the other in the round's ``order``: ``"cyclic"``
 (0..n-1), ``"reverse"``, ``"random"`` (a fresh permutation per round from ``seed``) or an explicit list.
 A seller moves to its best response only if that raises its profit by more than ``tol``. The procedure
-stops after a round in which nobody moved, or after ``max_rounds``. The best response is either exact
-(``method="exact"``, exact.py) or a pymoo GA over the seller's (D_j, R_j) through
-:func:`heuristics.run.run_heuristic` (``method="ga"``), seeded from (seed, round, seller).
+stops after a round in which nobody moved, or after ``max_rounds``. The best response is exact
+(exact.py) unless the caller passes another one (``best_response_fn``): the experiments layer passes a
+pymoo GA over the seller's (D_j, R_j) (:mod:`bilevel_bench.experiments.studies.seller_buyer`), seeded from
+(seed, round, seller). This module knows no heuristic.
 
 Every result ends with the exact exploitability of the final profile (exact.py); the profile is reported
 as a Nash equilibrium only when the exploitability is <= ``tol`` (money units). Each seller's profit at the
@@ -19,15 +20,15 @@ buyer response (ties by the sellers' total profit, then lowest index), which exp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from problems.seller_buyer.exact import N_GRID, best_response, exploitability, profile_profit
-from problems.seller_buyer.follower import buyer_response
-from problems.seller_buyer.instance import SellerBuyerInstance
-from problems.seller_buyer.problem import ExploitabilityProblem, SellerBestResponseProblem, default_start
+from bilevel_bench.problems.seller_buyer.exact import N_GRID, best_response, exploitability, profile_profit
+from bilevel_bench.problems.seller_buyer.follower import buyer_response
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance
+from bilevel_bench.problems.seller_buyer.problem import default_start
 
 TOL = 1e-3  # money units: a move must gain more; Nash means exploitability <= TOL
 
@@ -144,23 +145,20 @@ def round_order(n: int, order: str | Sequence[int], rng: np.random.Generator) ->
     return chosen
 
 
-def ga_best_response(
-    inst: SellerBuyerInstance,
-    j: int,
-    D: np.ndarray,
-    R: np.ndarray,
-    seed: int,
-    tie_break: str = "optimistic",
-    params: dict[str, Any] | None = None,
-    max_evals: int = 300,
-) -> tuple[float, float, float, int]:
-    """Seller j's best response by pymoo GA: (D_j, R_j, profit, evaluations)."""
-    from heuristics.run import Budget, run_heuristic
+#: A seller's best response: (instance, seller j, D, R, round, tie_break) -> (D_j, R_j, profit, evaluations).
+BestResponseFn = Callable[[SellerBuyerInstance, int, np.ndarray, np.ndarray, int, str], tuple[float, float, float, int]]
 
-    problem = SellerBestResponseProblem(inst, tie_break, seller=j, profile=[*map(float, D), *map(float, R)])
-    run = run_heuristic(problem, "ga", params or {"pop_size": 20}, seed, Budget(max_evals=max_evals))
-    x = run.best_x
-    return float(x[0]), float(x[1]), float(run.best_value), run.counters.n_evals
+
+def exact_best_response(n_grid: int = N_GRID) -> BestResponseFn:
+    """Seller j's exact best response (exact.py) as a :data:`BestResponseFn`."""
+
+    def respond(
+        inst: SellerBuyerInstance, j: int, D: np.ndarray, R: np.ndarray, rnd: int, tie_break: str
+    ) -> tuple[float, float, float, int]:
+        br = best_response(inst, j, D, R, tie_break, n_grid)
+        return br.D, br.R, br.profit, 0
+
+    return respond
 
 
 def iterated_best_response(
@@ -168,17 +166,18 @@ def iterated_best_response(
     start: Sequence[float] | None = None,
     order: str | Sequence[int] = "cyclic",
     seed: int = 0,
-    method: str = "exact",
     tol: float = TOL,
     max_rounds: int = 50,
     tie_break: str = "optimistic",
     n_grid: int = N_GRID,
-    ga_params: dict[str, Any] | None = None,
-    ga_evals: int = 300,
+    best_response_fn: BestResponseFn | None = None,
+    method: str = "exact",
 ) -> GameResult:
-    """The paper's procedure: sellers re-optimise in turn until a round passes with no move."""
-    if method not in ("exact", "ga"):
-        raise ValueError(f"unknown best-response method {method!r} (exact or ga)")
+    """The paper's procedure: sellers re-optimise in turn until a round passes with no move.
+
+    ``best_response_fn`` (default: exact) computes each move; ``method`` names it in the result.
+    """
+    respond = best_response_fn or exact_best_response(n_grid)
     n = inst.n
     profile = default_start(inst) if start is None else np.asarray(start, dtype=float)
     D, R = profile[:n].copy(), profile[n:].copy()
@@ -192,13 +191,8 @@ def iterated_best_response(
         moved = False
         for j in order_now:
             current = profile_profit(inst, j, D, R, tie_break)
-            if method == "exact":
-                br = best_response(inst, j, D, R, tie_break, n_grid)
-                new_D, new_R, value = br.D, br.R, br.profit
-            else:
-                ga_seed = int(np.random.SeedSequence([seed, rnd, j]).generate_state(1)[0])
-                new_D, new_R, value, used = ga_best_response(inst, j, D, R, ga_seed, tie_break, ga_params, ga_evals)
-                evals += used
+            new_D, new_R, value, used = respond(inst, j, D, R, rnd, tie_break)
+            evals += used
             if value > current + tol:
                 D[j], R[j] = new_D, new_R
                 moves += 1
@@ -220,21 +214,3 @@ def iterated_best_response(
         orders=orders,
         evaluations=evals,
     )
-
-
-def joint_ga(
-    inst: SellerBuyerInstance,
-    seed: int = 0,
-    max_evals: int = 200,
-    params: dict[str, Any] | None = None,
-    tie_break: str = "optimistic",
-    tol: float = TOL,
-    n_grid: int = 101,
-) -> GameResult:
-    """A GA over all sellers' offers minimising exploitability (``n_grid`` inside; exact ``N_GRID`` at the end)."""
-    from heuristics.run import Budget, run_heuristic
-
-    problem = ExploitabilityProblem(inst, tie_break, n_grid=n_grid)
-    run = run_heuristic(problem, "ga", params or {"pop_size": 20}, seed, Budget(max_evals=max_evals))
-    D, R = problem.split(run.best_x)
-    return outcome(inst, D, R, "joint GA (min exploitability)", tie_break, tol, evaluations=run.counters.n_evals)

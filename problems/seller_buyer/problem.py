@@ -19,8 +19,8 @@ import numpy as np
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.problem import BilevelProblem, ExactResult, FollowerResponse
-from problems.seller_buyer.follower import buyer_response
-from problems.seller_buyer.instance import SellerBuyerInstance
+from bilevel_bench.problems.seller_buyer.follower import buyer_response
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance
 
 
 def default_start(inst: SellerBuyerInstance) -> np.ndarray:
@@ -94,10 +94,10 @@ class SellerBestResponseProblem(BilevelProblem):
         low, high = self.bounds()
         return float(np.sum(np.maximum(low - x, 0.0) + np.maximum(x - high, 0.0)))
 
-    def exact(self, time_limit: float = 60.0) -> ExactResult:
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
         import time
 
-        from problems.seller_buyer.exact import N_GRID, best_response
+        from bilevel_bench.problems.seller_buyer.exact import N_GRID, best_response
 
         start = time.perf_counter()
         D, R = self.full_profile(np.zeros(2))
@@ -152,14 +152,14 @@ class ExploitabilityProblem(BilevelProblem):
         return buyer_response(self.instance, *self.split(x), self.tie_break)
 
     def leader_objective(self, x: np.ndarray, response: FollowerResponse) -> float:
-        from problems.seller_buyer.exact import exploitability
+        from bilevel_bench.problems.seller_buyer.exact import exploitability
 
         return exploitability(self.instance, *self.split(x), self.tie_break, self.n_grid)[0]
 
-    def exact(self, time_limit: float = 60.0) -> ExactResult:
+    def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
         import time
 
-        from problems.seller_buyer.game import iterated_best_response
+        from bilevel_bench.problems.seller_buyer.game import iterated_best_response
 
         start = time.perf_counter()
         result = iterated_best_response(self.instance, tie_break=self.tie_break, n_grid=self.n_grid)
@@ -167,7 +167,7 @@ class ExploitabilityProblem(BilevelProblem):
         return ExactResult(
             objective=result.exploitability,
             bound=0.0,
-            status="optimal" if result.nash else "limit",
+            status="optimal" if result.nash else "feasible",
             time_s=time.perf_counter() - start,
             solution={**self.decode(x), "x": x.tolist()},
             method="iterated exact best response (cyclic order, default start)",

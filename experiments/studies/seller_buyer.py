@@ -1,5 +1,8 @@
 """The paper's Tables 2-5 next to this model's equilibria, with the deviation per number (``study = "seller_buyer.paper"``).
 
+It also holds the game's heuristic methods (GA best responses, the joint GA), which belong to the
+experiments layer because they run heuristics; the family's exact game is ``problems/seller_buyer/game.py``.
+
 Config keys (all optional): ``alphas`` (Table 4), ``betas`` (Table 5), ``order`` (best-response order),
 ``max_rounds``, ``tie_break``, ``seed``, ``ga_evals`` (per GA best response), ``joint_ga_evals``.
 Writes into ``out_dir``: ``table2_sellers.csv``, ``table3_buyer.csv``, ``table4_alpha.csv``,
@@ -19,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from bilevel_bench.errors import InputError
-from problems.seller_buyer.exact import exploitability
-from problems.seller_buyer.follower import (
+from bilevel_bench.heuristics.run import Budget, run_heuristic
+from bilevel_bench.problems.seller_buyer.exact import exploitability
+from bilevel_bench.problems.seller_buyer.follower import (
     buyer_response,
     demand,
     lot_size,
@@ -29,8 +33,67 @@ from problems.seller_buyer.follower import (
     purchase_cost,
     revenue,
 )
-from problems.seller_buyer.game import GameResult, iterated_best_response, joint_ga, outcome
-from problems.seller_buyer.instance import paper_instance
+from bilevel_bench.problems.seller_buyer.game import TOL, BestResponseFn, GameResult, iterated_best_response, outcome
+from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance, paper_instance
+from bilevel_bench.problems.seller_buyer.problem import ExploitabilityProblem, SellerBestResponseProblem
+
+# -- heuristic methods of the game (the experiments layer: they run heuristics) ----------------------------
+
+
+def ga_best_response(
+    inst: SellerBuyerInstance,
+    j: int,
+    D: np.ndarray,
+    R: np.ndarray,
+    seed: int,
+    tie_break: str = "optimistic",
+    params: dict[str, Any] | None = None,
+    max_evals: int = 300,
+) -> tuple[float, float, float, int]:
+    """Seller j's best response by pymoo GA: (D_j, R_j, profit, evaluations)."""
+    problem = SellerBestResponseProblem(inst, tie_break, seller=j, profile=[*map(float, D), *map(float, R)])
+    run = run_heuristic(problem, "ga", params or {"pop_size": 20}, seed, Budget(max_evals=max_evals))
+    assert run.best_x is not None  # the box of a best response is never empty
+    x = run.best_x
+    return float(x[0]), float(x[1]), float(run.best_value), run.counters.n_evals
+
+
+def ga_best_responses(seed: int, params: dict[str, Any] | None = None, max_evals: int = 300) -> BestResponseFn:
+    """GA best responses for :func:`iterated_best_response`, each seeded from (seed, round, seller)."""
+
+    def respond(
+        inst: SellerBuyerInstance, j: int, D: np.ndarray, R: np.ndarray, rnd: int, tie_break: str
+    ) -> tuple[float, float, float, int]:
+        ga_seed = int(np.random.SeedSequence([seed, rnd, j]).generate_state(1)[0])
+        return ga_best_response(inst, j, D, R, ga_seed, tie_break, params, max_evals)
+
+    return respond
+
+
+def iterated_ga_best_response(
+    inst: SellerBuyerInstance, seed: int = 0, ga_evals: int = 300, ga_params: dict[str, Any] | None = None, **kwargs: Any
+) -> GameResult:
+    """Iterated best response with GA best responses."""
+    respond = ga_best_responses(seed, ga_params, ga_evals)
+    return iterated_best_response(inst, seed=seed, best_response_fn=respond, method="ga", **kwargs)
+
+
+def joint_ga(
+    inst: SellerBuyerInstance,
+    seed: int = 0,
+    max_evals: int = 200,
+    params: dict[str, Any] | None = None,
+    tie_break: str = "optimistic",
+    tol: float = TOL,
+    n_grid: int = 101,
+) -> GameResult:
+    """A GA over all sellers' offers minimising exploitability (``n_grid`` inside; exact ``N_GRID`` at the end)."""
+    problem = ExploitabilityProblem(inst, tie_break, n_grid=n_grid)
+    run = run_heuristic(problem, "ga", params or {"pop_size": 20}, seed, Budget(max_evals=max_evals))
+    assert run.best_x is not None
+    D, R = problem.split(run.best_x)
+    return outcome(inst, D, R, "joint GA (min exploitability)", tie_break, tol, evaluations=run.counters.n_evals)
+
 
 TABLE2_D = [93.603, 96.525, 65.403, 60.825, 94.986, 56.557, 38.141, 25.000, 90.480, 48.969]
 TABLE2_PROFIT = [398.897, 411.350, 278.721, 259.213, 404.794, 241.025, 162.542, 106.54, 385.589, 208.687]
@@ -62,25 +125,63 @@ def _check(label: str, table: float, formula: float, **extra: Any) -> dict[str, 
 
 def _get(config: dict[str, Any], key: str, default: Any, source: str) -> Any:
     value = config.get(key, default)
-    if type(value) is not type(default) and not (isinstance(default, float) and isinstance(value, int)):
+    if type(value) is not type(default):
         raise InputError(source, key, f"expected {type(default).__name__}, got {value!r}")
     return value
 
 
-def paper_tables(config: dict[str, Any], out_dir: Path, source: str) -> str:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    alphas = [float(a) for a in _get(config, "alphas", list(TABLE4), source)]
-    betas = [float(b) for b in _get(config, "betas", list(TABLE5), source)]
-    unknown = [a for a in alphas if a not in TABLE4] + [b for b in betas if b not in TABLE5]
+KEYS = {"name", "study", "description", "alphas", "betas", "order", "max_rounds", "tie_break", "seed", "ga_evals",
+        "joint_ga_evals"}  # fmt: skip
+
+
+def check_paper(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """The study's settings from its grid, every key checked (nothing is run or written)."""
+    unknown = sorted(set(config) - KEYS)
     if unknown:
-        raise InputError(source, "alphas/betas", f"{unknown[0]} is not in the paper's Tables 4-5")
-    settings = {
-        "order": _get(config, "order", "cyclic", source),
-        "max_rounds": _get(config, "max_rounds", 50, source),
-        "tie_break": _get(config, "tie_break", "optimistic", source),
-        "seed": _get(config, "seed", 1, source),
+        raise InputError(source, unknown[0], f"unknown key (allowed: {', '.join(sorted(KEYS))})")
+    alphas = [_number(a, source, "alphas") for a in _get(config, "alphas", list(TABLE4), source)]
+    betas = [_number(b, source, "betas") for b in _get(config, "betas", list(TABLE5), source)]
+    unknown_values = [a for a in alphas if a not in TABLE4] + [b for b in betas if b not in TABLE5]
+    if unknown_values:
+        raise InputError(source, "alphas/betas", f"{unknown_values[0]} is not in the paper's Tables 4-5")
+    order = _get(config, "order", "cyclic", source)
+    if order not in ("cyclic", "reverse", "random"):
+        raise InputError(source, "order", f"{order!r} is not one of cyclic, reverse, random")
+    tie_break = _get(config, "tie_break", "optimistic", source)
+    if tie_break not in ("optimistic", "pessimistic"):
+        raise InputError(source, "tie_break", f"{tie_break!r} is not one of optimistic, pessimistic")
+    game = {
+        "order": order,
+        "max_rounds": _count(config, "max_rounds", 50, source, 10_000),
+        "tie_break": tie_break,
+        "seed": _count(config, "seed", 1, source, 2**32 - 1, low=0),
     }
+    return {
+        "alphas": alphas,
+        "betas": betas,
+        "game": game,
+        "ga_evals": _count(config, "ga_evals", 150, source, 1_000_000),
+        "joint_ga_evals": _count(config, "joint_ga_evals", 150, source, 1_000_000),
+    }
+
+
+def _number(value: Any, source: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(source, key, f"expected finite numbers, got {value!r}")
+    return float(value)
+
+
+def _count(config: dict[str, Any], key: str, default: int, source: str, high: int, low: int = 1) -> int:
+    value = _get(config, key, default, source)
+    if not low <= value <= high:
+        raise InputError(source, key, f"must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def paper_tables(checked: dict[str, Any], out_dir: Path) -> str:
+    """Run the study with settings from :func:`check_paper`; write its CSVs into ``out_dir``."""
+    settings = checked["game"]
+    alphas, betas = checked["alphas"], checked["betas"]
     base = iterated_best_response(paper_instance(), **settings)
     lines = [f"seller_buyer.paper: base equilibrium {_describe(base)}"]
     _table2(base).to_csv(out_dir / "table2_sellers.csv", index=False)
@@ -94,7 +195,7 @@ def paper_tables(config: dict[str, Any], out_dir: Path, source: str) -> str:
     consistency = _consistency()
     consistency.to_csv(out_dir / "paper_consistency.csv", index=False)
     lines.append(_format(consistency, "the paper's numbers against its own formulas"))
-    methods = _methods(settings, config, source)
+    methods = _methods(settings, checked["ga_evals"], checked["joint_ga_evals"])
     methods.to_csv(out_dir / "game_methods.csv", index=False)
     lines.append(_format(methods, "game methods on the paper's example"))
     lines.append(f"CSVs in {out_dir}")
@@ -221,10 +322,8 @@ def _consistency() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _methods(settings: dict[str, Any], config: dict[str, Any], source: str) -> pd.DataFrame:
+def _methods(settings: dict[str, Any], ga_evals: int, joint_evals: int) -> pd.DataFrame:
     inst = paper_instance()
-    ga_evals = _get(config, "ga_evals", 150, source)
-    joint_evals = _get(config, "joint_ga_evals", 150, source)
     rows = []
     for label, run in (
         ("iterated BR, exact", lambda: iterated_best_response(inst, **settings)),
@@ -233,7 +332,7 @@ def _methods(settings: dict[str, Any], config: dict[str, Any], source: str) -> p
             "iterated BR, exact, pessimistic ties",
             lambda: iterated_best_response(inst, **{**settings, "tie_break": "pessimistic"}),
         ),
-        ("iterated BR, GA", lambda: iterated_best_response(inst, method="ga", ga_evals=ga_evals, **settings)),
+        ("iterated BR, GA", lambda: iterated_ga_best_response(inst, ga_evals=ga_evals, **settings)),
         ("joint GA on exploitability", lambda: joint_ga(inst, seed=settings["seed"], max_evals=joint_evals)),
         (
             "zero-profit profile D = Dmax, R = 1 (optimistic)",

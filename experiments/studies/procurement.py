@@ -31,14 +31,16 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from bilevel_bench.errors import InputError
+from bilevel_bench.heuristics.registry import get_heuristic
 from bilevel_bench.instance import Instance
+from bilevel_bench.registry import get_family, resolve_instance
 
 KEYS = {"name", "study", "description", "instances", "deltas", "gammas", "seeds", "heuristic", "params",
         "max_evals", "exact_time_limit_s", "n_jobs"}  # fmt: skip
 
 
-def sweep(config: dict[str, Any], out_dir: Path, source: str) -> str:
-    settings = _read(config, source)
+def sweep(settings: dict[str, Any], out_dir: Path) -> str:
+    """Run the sweep with settings from :func:`check_sweep`; write its CSVs into ``out_dir``."""
     cases = [(inst, value) for inst in settings["instances"] for value in _values(inst, settings)]
     tasks = [(inst, value, seed) for inst, value in cases for seed in [None, *settings["seeds"]]]
     rows = Parallel(n_jobs=settings["n_jobs"])(delayed(_case)(inst, value, seed, settings) for inst, value, seed in tasks)
@@ -50,9 +52,8 @@ def sweep(config: dict[str, Any], out_dir: Path, source: str) -> str:
         return table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
 
 
-def _read(config: dict[str, Any], source: str) -> dict[str, Any]:
-    from bilevel_bench.registry import get_family, resolve_instance
-    from heuristics.registry import get_heuristic
+def check_sweep(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """The sweep's settings from its grid, every key checked and every instance loaded (nothing is run)."""
 
     unknown = sorted(set(config) - KEYS)
     if unknown:
@@ -97,10 +98,10 @@ def _values(inst: Instance, settings: dict[str, Any]) -> list[float]:
 
 def _case(base: Instance, value: float, seed: int | None, settings: dict[str, Any]) -> list[dict[str, Any]]:
     """Seed None: the three baselines; a seed: one heuristic run."""
-    from heuristics.run import Budget, run_heuristic
-    from problems.procurement.exact import closed_form, solve_single_level, virtual_cost_profiles
-    from problems.procurement.follower import closed_form_demand
-    from problems.procurement.problem import ProcurementProblem
+    from bilevel_bench.heuristics.run import Budget, run_heuristic
+    from bilevel_bench.problems.procurement.exact import closed_form, solve_single_level, virtual_cost_profiles
+    from bilevel_bench.problems.procurement.follower import closed_form_demand
+    from bilevel_bench.problems.procurement.problem import ProcurementProblem
 
     inst = base.replace(**({"delta": value} if base.model == "hm" else {"gamma": value}))
     inst.validate(f"sweep {base.name}")
