@@ -121,6 +121,9 @@ class ExactStatus(enum.StrEnum):
     PUBLISHED = "published"
 
 
+#: Kinds of published reference values (the library says whether its value is proven optimal).
+PUBLISHED_KINDS = ("published_optimal", "published_best_known")
+
 #: How the core's re-evaluation of an exact result's decision came out (``ExactResult.verification``).
 VERIFY_AGREE, VERIFY_MISMATCH, VERIFY_INFEASIBLE, VERIFY_NONE = "agree", "mismatch", "infeasible", "no_decision"
 
@@ -144,9 +147,27 @@ class ExactResult:
     notes: str = ""
     #: "agree", "mismatch", "infeasible" or "no_decision" once verified; "" before
     verification: str = ""
+    #: for status ``published``: "published_optimal" or "published_best_known" (the library's own status)
+    published_kind: str = ""
 
     def __post_init__(self) -> None:
         self.status = ExactStatus(self.status)
+        if self.status is ExactStatus.PUBLISHED and self.published_kind not in PUBLISHED_KINDS:
+            raise ValueError(f"a published reference needs published_kind in {PUBLISHED_KINDS}")
+
+    @property
+    def reference_kind(self) -> str:
+        """What this result offers a gap as reference: ``proven_optimal``, ``published_optimal``,
+        ``published_best_known``, ``exact_incumbent`` or "" (no value)."""
+        if math.isnan(self.objective):
+            return ""
+        if self.status is ExactStatus.OPTIMAL:
+            return "proven_optimal"
+        if self.status is ExactStatus.PUBLISHED:
+            return self.published_kind
+        if self.status is ExactStatus.FEASIBLE:
+            return "exact_incumbent"
+        return ""
 
     @property
     def gap_pct(self) -> float:
@@ -170,6 +191,7 @@ class ExactResult:
             "method": self.method,
             "notes": self.notes,
             "verification": self.verification,
+            "reference_kind": self.reference_kind,
             "solution": self.solution,
         }
 
@@ -177,12 +199,25 @@ class ExactResult:
 class BilevelProblem(ABC):
     """A bilevel problem on one instance. Subclasses are cheap to build and picklable (plain data only).
 
-    OR-Tools models are never stored on the object: they are built inside :meth:`follower_response` from
-    the instance's arrays, so a problem can be sent to a worker process as it is.
+    OR-Tools models are never pickled: they are built inside the process that solves (in
+    :meth:`follower_response`, from the instance's arrays), and a model kept between calls is a
+    :attr:`transient` attribute, so a problem can be sent to a worker process as it is.
     """
 
     family: ClassVar[str] = ""
     sense: ClassVar[Literal["max", "min"]] = "max"
+    #: Attributes that live in one process only (a solver model kept between calls, a cache): they are
+    #: dropped when the problem is pickled to a worker, and the family rebuilds them there on first use.
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self.transient:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def __init__(self, instance: Instance, tie_break: str = "optimistic") -> None:
         if tie_break not in TIE_BREAKS:
