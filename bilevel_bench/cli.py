@@ -34,6 +34,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # the disk is full, a path vanished, permissions changed under us
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}: free space or fix permissions, then run the same command again "
+              "(finished runs are kept)", file=sys.stderr)  # fmt: skip
+        return 2
+    except Exception as exc:  # a bug: one line here, the traceback in a log file
+        log = _crash_log(exc)
+        print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log}; please report it)", file=sys.stderr)
+        return 1
+
+
+def _crash_log(exc: BaseException) -> str:
+    import tempfile
+    import traceback
+
+    handle, path = tempfile.mkstemp(prefix="bilevel-bench-crash-", suffix=".log")
+    with os.fdopen(handle, "w") as log:
+        log.write(f"bilevel-bench {__version__}, argv {sys.argv}\n")
+        traceback.print_exception(exc, file=log)
+    return path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("loky", "dask"), default="loky", help="joblib backend (default loky)")
     run.add_argument("--scheduler", default=None, help="Dask scheduler address (with --backend dask)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--dry-run", action="store_true", help="check the grid, print what it expands to, and exit")
+    run.add_argument("--yes", action="store_true", help="run a grid larger than the size that asks for confirmation")
     run.set_defaults(handler=_cmd_run)
 
     exact = sub.add_parser(
@@ -103,22 +125,67 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bilevel_bench.experiments.grid import load_grid
+    from bilevel_bench.experiments.grid import LARGE_GRID, MAX_JOBS, load_grid
     from bilevel_bench.experiments.runner import run_grid, summary_table
 
+    if args.jobs is not None and (args.jobs == 0 or args.jobs < -1 or args.jobs > MAX_JOBS):
+        raise InputError("<cli>", "--jobs", f"must be >= 1 (at most {MAX_JOBS}) or -1, got {args.jobs}")
     grid = load_grid(args.grid)
-    if args.jobs is not None and (args.jobs == 0 or args.jobs < -1):
-        raise InputError("<cli>", "--jobs", f"must be >= 1 or -1, got {args.jobs}")
     out_dir = args.out if args.out is not None else Path("results") / grid.name
     if grid.study is not None:
+        if args.dry_run:
+            _check_study(grid)
+            print(f"study {grid.study}: config checked; it would write into {out_dir}")
+            return 0
         return _run_study(grid, out_dir)
+    if args.dry_run:
+        print(_expansion(grid, out_dir))
+        return 0
+    total = grid.total_evaluations()
+    if total > LARGE_GRID and not args.yes:
+        raise InputError(
+            grid.source, "<grid>", f"expands to {len(grid.runs())} runs and {total:,} leader evaluations in all "
+            f"(more than {LARGE_GRID:,}); check it with --dry-run and confirm with --yes"
+        )  # fmt: skip
     run_grid(grid, out_dir, args.jobs, args.resume, args.backend, args.scheduler, progress=not args.quiet)
     table = summary_table(out_dir)
     print(f"results: {out_dir / 'runs.csv'}, {out_dir / 'history.csv'}, {out_dir / 'exact.csv'}")
     if not table.empty:
         with _wide_pandas():
             print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        timeouts = int(table["timeout"].sum())
+        if timeouts:
+            print(f"{timeouts} of {int(table['runs'].sum())} runs ended on a clock before their budget (status "
+                  "timeout): their gaps are not comparable; raise the time limits or run on an idle machine")  # fmt: skip
     return 0
+
+
+def _check_study(grid: Any) -> Any:
+    from bilevel_bench.experiments.studies import get_study
+
+    return get_study(grid.study, grid.source).check(grid.config, grid.source)
+
+
+def _expansion(grid: Any, out_dir: Path) -> str:
+    """What a grid expands to: runs per family, instance and heuristic, the total, the exact baselines."""
+    import pandas as pd
+
+    runs = grid.runs()
+    frame = pd.DataFrame(
+        [{"problem": r.family, "instance": r.instance_spec, "heuristic": r.heuristic.label,
+          "max_evals": r.budget.max_evals} for r in runs]
+    )  # fmt: skip
+    table = frame.groupby(["problem", "instance", "heuristic"], sort=True).agg(
+        runs=("max_evals", "size"), max_evals=("max_evals", "first")
+    )
+    lines = [f"grid {grid.name} ({grid.source}) -> {out_dir}", table.reset_index().to_string(index=False)]
+    per_family = frame.groupby("problem").size()
+    lines.append("runs per family: " + ", ".join(f"{k} {v}" for k, v in per_family.items()))
+    lines.append(f"total: {len(runs)} runs, {grid.total_evaluations():,} leader evaluations, seeds {grid.seeds}")
+    exact = grid.exact_tasks()
+    lines.append(f"exact baselines: {len(exact)}" + (": " + ", ".join(f"{t.family}:{t.instance_spec}" for t in exact)
+                                                     if exact else ""))  # fmt: skip
+    return "\n".join(lines)
 
 
 def _run_study(grid: Any, out_dir: Path) -> int:

@@ -118,16 +118,74 @@ class Instance:
 
     @classmethod
     def load(cls: type[T], path: str | Path) -> T:
-        path = Path(path)
-        require(path.is_file(), str(path), "<file>", "no such instance file")
-        try:
-            raw = json.loads(path.read_text(), parse_constant=_reject_constant)
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(str(path), "<json>", f"not valid JSON: {exc}") from None
-        return cls.from_dict(raw, str(path))
+        return cls.from_dict(read_json(path), str(path))
 
     def replace(self: T, **changes: Any) -> T:
         return dataclasses.replace(self, **changes)
+
+
+#: Instance files larger than this are refused before they are read (a typo or the wrong file).
+MAX_FILE_BYTES = 200_000_000
+#: JSON nested deeper than this is refused (instances are flat records of arrays).
+MAX_DEPTH = 32
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON data file strictly: size and nesting limits, no NaN/Infinity, no key given twice."""
+    path = Path(path)
+    source = str(path)
+    if path.is_dir():
+        raise InputError(source, "<file>", "is a directory, not an instance file")
+    require(path.is_file(), source, "<file>", "no such instance file")
+    size = path.stat().st_size
+    require(size <= MAX_FILE_BYTES, source, "<file>", f"is {size} bytes; instance files are at most {MAX_FILE_BYTES}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(source, "<json>", "not a UTF-8 text file") from None
+    _check_depth(text, source)
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise InputError(source, str(exc), "key given twice in one object") from None
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise InputError(source, "<json>", f"not valid JSON: {exc}") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse deep nesting before parsing (the parser would recurse): count brackets outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                raise InputError(source, "<json>", f"nested deeper than {MAX_DEPTH} levels")
+        elif char in "]}":
+            depth -= 1
 
 
 def _reject_constant(token: str) -> None:

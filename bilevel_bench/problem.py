@@ -233,6 +233,14 @@ class BilevelProblem(ABC):
         """Modelling warnings the run must record (e.g. an instance accepted outside the source's conditions)."""
         return []
 
+    def work_counters(self) -> dict[str, float]:
+        """Cumulative counts of the family's own work in this process (e.g. ``{"routing_calls": 12}``).
+
+        The evaluator sums their increments over every worker and reports them with the run's counters, so
+        a test can see, for example, that a cache kept in a worker saved the same work as serially.
+        """
+        return {}
+
     # -- the leader's space -------------------------------------------------------------------------
     @abstractmethod
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:

@@ -214,6 +214,8 @@ def resolve_instance(family: Family, spec: Any, source: str = "<cli>", key: str 
     path = Path(spec)
     suffixes = family.reader_suffixes
     if path.suffix == ".json" or path.suffix in suffixes or path.exists():
+        if path.is_dir():
+            raise InputError(source, key, f"{spec!r} is a directory, not an instance file")
         if not path.is_file():
             raise InputError(source, key, f"instance file {spec!r} does not exist")
         if path.suffix in suffixes:
@@ -235,6 +237,8 @@ def parse_generate_spec(family: Family, spec: str, source: str, key: str) -> dic
         name = name.strip()
         if not sep or name not in params:
             raise InputError(source, key, f"{spec!r}: {name!r} is not a generator parameter ({', '.join(params)})")
+        if name in kwargs:
+            raise InputError(source, key, f"{spec!r}: parameter {name!r} is given twice")
         kwargs[name] = _parse_number(raw.strip(), spec, name, source, key)
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in kwargs]
     if missing:
@@ -245,9 +249,12 @@ def parse_generate_spec(family: Family, spec: str, source: str, key: str) -> dic
 def _parse_number(raw: str, spec: str, name: str, source: str, key: str) -> int | float | str:
     for convert in (int, float):
         try:
-            return convert(raw)
+            value = convert(raw)
         except ValueError:
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(source, key, f"{spec!r}: parameter {name!r} must be finite, got {raw!r}")
+        return value
     if raw:
         return raw
     raise InputError(source, key, f"{spec!r}: parameter {name!r} has no value")

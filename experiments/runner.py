@@ -3,15 +3,28 @@
 Nothing is lost on a crash. Rows are appended whole (one ``write`` of a complete line, then flush and
 fsync) as runs finish; a partial last line left by a kill is dropped when the file is read back. A grid
 started again with ``--resume`` (the default) skips every run id already in ``runs.csv`` and every
-instance already in ``exact.csv``. When all runs are done, the files are rewritten sorted by run id
-(temporary file, then atomic rename), so a serial and a parallel run of the same grid give identical files
-apart from the time columns. A lock file refuses a second grid writing into the same directory.
+instance already in ``exact.csv``; it is refused if the grid, an instance it names or the package version
+changed since (the grid hash). When all runs are done, the files are **finalised**: every run and history
+row gets its reference and gap (:func:`references`), and the files are rewritten sorted by run id through
+a temporary file and an atomic rename, so a serial, a parallel and a resumed run of the same grid give
+identical files apart from the time columns (``schema.time_columns()``). A lock file refuses a second grid
+writing into the same directory.
 
-Outputs, in ``results/<grid name>/`` (or ``--out``):
+Outputs, in ``results/<grid name>/`` (or ``--out``), columns documented in ``docs/results.md``
+(:mod:`bilevel_bench.experiments.schema`):
 
-- ``runs.csv``: one row per run (:data:`RUN_COLUMNS`);
-- ``history.csv``: one row per run and checkpoint (:data:`HISTORY_COLUMNS`);
-- ``exact.csv``: one row per instance with the exact baseline (:data:`EXACT_COLUMNS`).
+- ``runs.csv``: one row per run;
+- ``history.csv``: one row per run and checkpoint;
+- ``exact.csv``: one row per instance with the exact baseline (or a library's published value);
+- ``grid.json``: the grid, its hash and what the hash covers.
+
+**References and gaps.** An instance's reference is, in this order: the exact baseline's proven optimum
+(``proven_optimal``), a library's published optimum (``published_optimal``) or best-known value
+(``published_best_known``); otherwise the better of the exact baseline's incumbent (``exact_incumbent``)
+and the best verified value any run of the grid found (``best_found``). ``gap_pct`` is measured against it
+in the leader's sense (:func:`bilevel_bench.problem.gap_pct`); ``beats_reference`` marks a verified value
+better than the reference beyond the tie band (a defect against an optimum, a new best against a
+best-known value).
 """
 
 from __future__ import annotations
@@ -21,7 +34,9 @@ import io
 import json
 import math
 import os
+import socket
 import sys
+import time
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,42 +45,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, parallel_config
 
-from bilevel_bench import __version__
+from bilevel_bench import __version__, limits
 from bilevel_bench.errors import InputError
+from bilevel_bench.experiments import schema
 from bilevel_bench.experiments.grid import ExactSpec, Grid, RunSpec
+from bilevel_bench.heuristics.evaluator import cpu_count
 from bilevel_bench.heuristics.run import run_heuristic
+from bilevel_bench.problem import gap_pct, tie_tolerance
 from bilevel_bench.registry import get_family
+from bilevel_bench.verify import as_row
 
-TIME_COLUMNS = ("wall_s", "follower_s", "elapsed_s", "time_s")
+TIME_COLUMNS = tuple(sorted(schema.time_columns()))
+HISTORY_COLUMNS = schema.names(schema.HISTORY)
+EXACT_COLUMNS = schema.names(schema.EXACT)
+CERTIFIED = ("proven_optimal", "published_optimal")
 
-RUN_COLUMNS = [
-    "run_id", "grid", "grid_hash", "problem", "instance", "size", "heuristic", "algorithm", "params", "seed",
-    "tie_break", "max_evals", "max_seconds", "status", "error", "best_value", "best_violation",
-    "best_decision", "verified", "verify_value", "verify_status", "n_evals", "n_unique", "n_follower_solves",
-    "n_follower_failures", "cache_hits", "wall_s", "follower_s", "exact_value", "exact_status", "exact_bound",
-    "gap_pct", "sense", "stop_reason", "restarts", "hypervolume", "front", "problem_options", "warnings",
-    "bilevel_bench_version", "pymoo_version", "ortools_version", "numpy_version",
-]  # fmt: skip
-HISTORY_COLUMNS = [
-    "run_id", "problem", "instance", "heuristic", "seed", "checkpoint", "n_evals", "n_follower_solves",
-    "elapsed_s", "best_value",
-]  # fmt: skip
-EXACT_COLUMNS = [
-    "problem",
-    "instance",
-    "sense",
-    "status",
-    "objective",
-    "bound",
-    "gap_pct",
-    "time_s",
-    "method",
-    "notes",
-    "verification",
-    "warnings",
-]
+
+def run_columns(grid: Grid) -> list[str]:
+    """runs.csv's columns for this grid: the schema's, then its param_, size_ and option_ columns."""
+    params, sizes, options = set(), {"n_var"}, set()
+    for spec in grid.runs():
+        params |= set(spec.heuristic.params)
+        sizes |= set(spec.instance.size())
+        options |= set(spec.options)
+    generated = [f"param_{p}" for p in sorted(params)] + [f"size_{s}" for s in sorted(sizes)]
+    return schema.names(schema.RUNS) + generated + [f"option_{o}" for o in sorted(options)]
 
 
 def versions() -> dict[str, str]:
@@ -98,8 +103,12 @@ def append_rows(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) 
 
 
 def _cell(value: Any) -> Any:
-    """A missing number is an empty cell, as pandas writes it (not csv's "nan")."""
-    return "" if isinstance(value, float) and math.isnan(value) else value
+    """A missing number is an empty cell, as pandas writes it (not csv's "nan"); JSON for containers."""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def read_rows(path: Path, repair: bool = True) -> pd.DataFrame:
@@ -120,12 +129,8 @@ def read_rows(path: Path, repair: bool = True) -> pd.DataFrame:
     )
 
 
-def rewrite_sorted(path: Path, columns: list[str], keys: list[str]) -> None:
-    """Rewrite a CSV sorted by ``keys`` through a temporary file and an atomic rename."""
-    frame = read_rows(path)
-    if frame.empty:
-        return
-    frame = frame.sort_values(keys, kind="stable")
+def write_frame(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:
+    """Write ``frame`` through a temporary file and an atomic rename (fsynced)."""
     tmp = path.with_suffix(".csv.tmp")
     frame.to_csv(tmp, index=False, columns=[c for c in columns if c in frame.columns], lineterminator="\n")
     with open(tmp, "rb+") as handle:
@@ -147,29 +152,66 @@ def _check_header(path: Path, columns: list[str]) -> None:
         )
 
 
+# -- the lock --------------------------------------------------------------------------------------------
+
+LOCK = ".lock"
+
+
 @contextmanager
 def directory_lock(out_dir: Path) -> Iterator[None]:
-    """Refuse a second grid in the same output directory; a lock left by a dead process is taken over."""
-    lock = out_dir / ".lock"
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        owner = lock.read_text().strip() or "?"
-        if owner.isdigit() and not _alive(int(owner)):
-            lock.unlink(missing_ok=True)
+    """Refuse a second grid in the same output directory. The lock records pid, host and start time; a
+    stale lock (its pid dead on this host, or an empty file left by a kill) is taken over with a note."""
+    lock = out_dir / LOCK
+    for _ in range(2):
+        try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        else:
-            raise InputError(
-                str(out_dir),
-                "--out",
-                f"another grid (pid {owner}) is writing here; wait for it or choose --out",
-            ) from None
-    os.write(fd, str(os.getpid()).encode())
+            break
+        except FileExistsError:
+            stale = _stale(lock)
+            if stale is None:
+                owner = lock.read_text(errors="replace").strip()
+                raise InputError(
+                    str(out_dir),
+                    "--out",
+                    f"another grid is writing here ({owner}); wait for it, choose another --out, or, if no such "
+                    f"process runs any more, delete {lock}",
+                ) from None
+            print(f"note: taking over a stale lock in {out_dir} ({stale})", file=sys.stderr)
+            lock.unlink(missing_ok=True)
+    else:  # pragma: no cover - a race with a third process
+        raise InputError(str(out_dir), "--out", f"could not take the lock {lock}")
+    stamp = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+    os.write(fd, stamp.encode())
     os.close(fd)
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _stale(lock: Path) -> str | None:
+    """Why ``lock`` is stale, or None if its owner may be alive."""
+    try:
+        text = lock.read_text(errors="replace").strip()
+    except FileNotFoundError:
+        return "gone"
+    if not text:
+        return "empty lock file"
+    try:
+        owner = json.loads(text)
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (ValueError, KeyError, TypeError):
+        if text.isdigit():  # written by an older version
+            pid, host = int(text), socket.gethostname()
+        else:
+            return f"unreadable lock file {text[:40]!r}"
+    if host != socket.gethostname():
+        return None  # another machine's process: cannot tell; the user decides
+    if not _alive(pid):
+        return f"pid {pid} is not running"
+    if pid == os.getpid():
+        return None
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -188,35 +230,48 @@ def _alive(pid: int) -> bool:
 def execute_exact(task: ExactSpec) -> dict[str, Any]:
     family = get_family(task.family)
     problem = family.make_problem(task.instance, task.tie_break, **task.options)
-    row = {"problem": task.family, "instance": task.instance_spec, "sense": problem.sense,
-           "warnings": "; ".join(problem.warnings())}  # fmt: skip
-    try:
-        result = problem.exact(time_limit=task.time_limit)
-        row.update({k: v for k, v in result.as_dict().items() if k in EXACT_COLUMNS})
-    except Exception as exc:  # a failed baseline is a row, never the end of the grid
-        row.update({"status": "error", "notes": _one_line(exc)})
+    row: dict[str, Any] = {
+        "problem": task.family,
+        "instance": task.instance_spec,
+        "sense": problem.sense,
+        "warnings": "; ".join(problem.warnings()),
+        "time_limit_s": task.time_limit,
+    }
+    # the baseline's own limit is the deadline of every solver call in it, re-verification included
+    with limits.deadline(time.time() + task.time_limit * 1.05 + 1.0):
+        result = problem.exact(time_limit=task.time_limit)  # a solver failure comes back as status "error"
+    row.update({k: v for k, v in as_row(result).items() if k in EXACT_COLUMNS})
+    row["decision"] = result.solution.get("x", "")
     return row
 
 
-def execute_run(spec: RunSpec, exact: dict[str, Any] | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _host() -> dict[str, Any]:
+    return {"host_cpus": cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def execute_run(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     row: dict[str, Any] = {
         "run_id": spec.run_id,
         "problem": spec.family,
         "instance": spec.instance_spec,
         "heuristic": spec.heuristic.label,
         "algorithm": spec.heuristic.name,
-        "params": json.dumps(spec.heuristic.params, sort_keys=True),
         "seed": spec.seed,
         "tie_break": spec.tie_break,
         "max_evals": spec.budget.max_evals,
         "max_seconds": spec.budget.max_seconds,
+        "time_limit_s": spec.time_limit,
+        **{f"param_{k}": v for k, v in spec.heuristic.params.items()},
+        **{f"size_{k}": v for k, v in spec.instance.size().items()},
+        **{f"option_{k}": v for k, v in spec.options.items()},
+        **_host(),
     }
     history: list[dict[str, Any]] = []
     try:
         problem = get_family(spec.family).make_problem(spec.instance, spec.tie_break, **spec.options)
         row["sense"] = problem.sense
-        row["size"] = json.dumps({**spec.instance.size(), "n_var": problem.n_var})
-        row["problem_options"] = json.dumps(problem.options(), sort_keys=True)
+        row["size_n_var"] = problem.n_var
+        row.update({f"option_{k}": v for k, v in problem.options().items()})
         row["warnings"] = "; ".join(problem.warnings())
         result = run_heuristic(
             problem,
@@ -247,18 +302,15 @@ def execute_run(spec: RunSpec, exact: dict[str, Any] | None) -> tuple[dict[str, 
             "n_follower_failures": counters.n_follower_failures,
             "cache_hits": counters.cache_hits,
             "wall_s": round(result.wall_s, 4),
+            "cpu_s": round(result.cpu_s, 4),
             "follower_s": round(counters.follower_s, 4),
             "stop_reason": result.stop_reason,
             "restarts": result.restarts,
             "hypervolume": result.hypervolume,
             "front": json.dumps(result.front) if result.front else "",
+            "work": json.dumps({k: round(v, 6) for k, v in sorted(counters.work.items())}) if counters.work else "",
         }
     )
-    if exact is not None:
-        row["exact_value"] = exact.get("objective")
-        row["exact_status"] = exact.get("status")
-        row["exact_bound"] = exact.get("bound")
-        row["gap_pct"] = problem.gap_pct(result.best_value, _float(exact.get("objective")))
     for k, checkpoint in enumerate(result.history):
         history.append(
             {
@@ -271,23 +323,119 @@ def execute_run(spec: RunSpec, exact: dict[str, Any] | None) -> tuple[dict[str, 
                 "n_evals": checkpoint.n_evals,
                 "n_follower_solves": checkpoint.n_follower_solves,
                 "elapsed_s": round(checkpoint.elapsed_s, 4),
+                "cpu_s": round(checkpoint.cpu_s, 4),
                 "best_value": checkpoint.best_value,
+                "sense": problem.sense,
             }
         )
     return row, history
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _one_line(exc: BaseException) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
     return f"{type(exc).__name__}: {exc}{at}".replace("\n", " ")[:500]
+
+
+# -- references and gaps -----------------------------------------------------------------------------------
+
+
+def references(runs: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+    """One reference per (problem, instance): value, kind and sense (see the module docstring)."""
+    rows = []
+    exact_rows = {} if exact.empty else {(r["problem"], r["instance"]): r for r in exact.to_dict("records")}
+    keys = set(exact_rows) | (set() if runs.empty else set(zip(runs["problem"], runs["instance"], strict=True)))
+    for problem, instance in sorted(keys):
+        ex = exact_rows.get((problem, instance), {})
+        group = runs[(runs["problem"] == problem) & (runs["instance"] == instance)] if not runs.empty else runs
+        sense = ex.get("sense") if isinstance(ex.get("sense"), str) else _first(group, "sense")
+        rows.append({"problem": problem, "instance": instance, "sense": sense, **_reference(group, ex, sense)})
+    return pd.DataFrame(rows, columns=["problem", "instance", "sense", "reference_value", "reference_kind"])
+
+
+def _reference(group: pd.DataFrame, exact: dict[str, Any], sense: Any) -> dict[str, Any]:
+    kind = exact.get("reference_kind") if isinstance(exact.get("reference_kind"), str) else ""
+    value = _number(exact.get("objective"))
+    if kind in (*CERTIFIED, "published_best_known") and math.isfinite(value):
+        return {"reference_value": value, "reference_kind": kind}
+    best = _best_verified(group, sense)
+    if kind == "exact_incumbent" and math.isfinite(value) and not _better(best, value, sense):
+        return {"reference_value": value, "reference_kind": "exact_incumbent"}
+    if math.isfinite(best):
+        return {"reference_value": best, "reference_kind": "best_found"}
+    return {"reference_value": math.nan, "reference_kind": ""}
+
+
+def _best_verified(group: pd.DataFrame, sense: Any) -> float:
+    if group.empty or "verified" not in group:
+        return math.nan
+    ok = group[_truthy(group["verified"])]
+    values = pd.to_numeric(ok["best_value"], errors="coerce").dropna()
+    if values.empty:
+        return math.nan
+    return float(values.max() if sense == "max" else values.min())
+
+
+def _better(a: float, b: float, sense: Any) -> bool:
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return False
+    band = 2.0 * tie_tolerance(b)
+    return a > b + band if sense == "max" else a < b - band
+
+
+def _truthy(column: pd.Series) -> pd.Series:
+    return column.astype(str).str.lower().isin(["true", "1"])
+
+
+def _first(frame: pd.DataFrame, column: str) -> Any:
+    if frame.empty or column not in frame:
+        return None
+    values = frame[column].dropna()
+    return values.iloc[0] if len(values) else None
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def add_gaps(frame: pd.DataFrame, refs: pd.DataFrame, value_column: str) -> pd.DataFrame:
+    """``frame`` with reference_value, reference_kind and gap_pct of ``value_column`` (and beats_reference)."""
+    frame = frame.drop(columns=[c for c in ("reference_value", "reference_kind", "gap_pct") if c in frame])
+    merged = frame.merge(refs.drop(columns=["sense"]), on=["problem", "instance"], how="left")
+    values = pd.to_numeric(merged[value_column], errors="coerce")
+    reference = pd.to_numeric(merged["reference_value"], errors="coerce")
+    sense = merged["sense"] if "sense" in merged else pd.Series(["max"] * len(merged))
+    gaps = gap_pct(values.to_numpy(float), reference.to_numpy(float), sense.fillna("max").to_numpy())
+    merged["gap_pct"] = gaps
+    merged["reference_kind"] = merged["reference_kind"].fillna("")
+    return merged
+
+
+def finalise(out_dir: Path, grid: Grid) -> None:
+    """References and gaps for every row, then the files rewritten sorted (atomic renames)."""
+    runs = read_rows(out_dir / "runs.csv")
+    history = read_rows(out_dir / "history.csv")
+    exact = read_rows(out_dir / "exact.csv")
+    refs = references(runs, exact)
+    if not runs.empty:
+        runs = add_gaps(runs, refs, "best_value")
+        verified = _truthy(runs["verified"]) if "verified" in runs else pd.Series(False, index=runs.index)
+        runs["beats_reference"] = verified & (runs["gap_pct"] < 0)
+        if not exact.empty:
+            ex = exact.set_index(["problem", "instance"])
+            keys = list(zip(runs["problem"], runs["instance"], strict=True))
+            for column, source in (("exact_value", "objective"), ("exact_status", "status"), ("exact_bound", "bound")):
+                runs[column] = [ex[source].get(k, np.nan) if k in ex.index else np.nan for k in keys]
+        write_frame(out_dir / "runs.csv", runs.sort_values(["run_id"], kind="stable"), run_columns(grid))
+    if not history.empty:
+        history = add_gaps(history, refs, "best_value")
+        write_frame(out_dir / "history.csv", history.sort_values(["run_id", "checkpoint"], kind="stable"), HISTORY_COLUMNS)
+    if not exact.empty:
+        write_frame(out_dir / "exact.csv", exact.sort_values(["problem", "instance"], kind="stable"), EXACT_COLUMNS)
 
 
 # -- the grid ---------------------------------------------------------------------------------------------
@@ -303,16 +451,16 @@ def run_grid(
     progress: bool = True,
 ) -> Path:
     """Run (or resume) ``grid`` into ``out_dir``; returns ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from bilevel_bench.experiments.grid import prepare_out_dir
+
+    prepare_out_dir(out_dir)
     with directory_lock(out_dir):
         _prepare(out_dir, grid, resume)
         jobs = grid.n_jobs if n_jobs is None else n_jobs
         with _backend(backend, scheduler):
-            exact = _run_exact(grid, out_dir, jobs, progress)
-            _run_runs(grid, out_dir, jobs, exact, progress)
-        rewrite_sorted(out_dir / "runs.csv", RUN_COLUMNS, ["run_id"])
-        rewrite_sorted(out_dir / "history.csv", HISTORY_COLUMNS, ["run_id", "checkpoint"])
-        rewrite_sorted(out_dir / "exact.csv", EXACT_COLUMNS, ["problem", "instance"])
+            _run_exact(grid, out_dir, jobs, backend, progress)
+            _run_runs(grid, out_dir, jobs, backend, progress)
+        finalise(out_dir, grid)
     return out_dir
 
 
@@ -321,19 +469,19 @@ def _prepare(out_dir: Path, grid: Grid, resume: bool) -> None:
     if not resume:
         for name in ("runs.csv", "history.csv", "exact.csv", "grid.json"):
             (out_dir / name).unlink(missing_ok=True)
-    for name, columns in (("runs.csv", RUN_COLUMNS), ("history.csv", HISTORY_COLUMNS), ("exact.csv", EXACT_COLUMNS)):
-        _check_header(out_dir / name, columns)
     if stamp.exists():
-        previous = json.loads(stamp.read_text()).get("grid_hash")
-        if previous != grid.hash:
+        previous = json.loads(stamp.read_text())
+        if previous.get("grid_hash") != grid.hash:
             raise InputError(
                 grid.source,
                 "<grid>",
-                f"{out_dir} holds results of a different grid (hash {previous}); "
+                f"{out_dir} holds results of a different grid: {grid.describe_change(previous)}; "
                 "use --fresh to start over or --out for another directory",
             )
-    else:
-        stamp.write_text(json.dumps({"grid": grid.name, "grid_hash": grid.hash, "config": grid.config}, indent=1))
+    for name, columns in (("runs.csv", run_columns(grid)), ("history.csv", HISTORY_COLUMNS), ("exact.csv", EXACT_COLUMNS)):
+        _check_header(out_dir / name, columns)
+    if not stamp.exists():
+        stamp.write_text(json.dumps(grid.stamp(), indent=1, sort_keys=True) + "\n")
 
 
 @contextmanager
@@ -347,9 +495,11 @@ def _backend(backend: str, scheduler: str | None) -> Iterator[None]:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise InputError("<cli>", "--backend", "dask needs the extra: pip install -e '.[dask]'") from None
+    from joblib import parallel_config
+
     cluster = None if scheduler else LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
+    )  # fmt: skip
     client = Client(scheduler or cluster)
     try:
         with parallel_config(backend="dask"):
@@ -360,42 +510,59 @@ def _backend(backend: str, scheduler: str | None) -> Iterator[None]:
             cluster.close()
 
 
-def _parallel(jobs: int, tasks: list, progress: bool, label: str) -> Iterator[Any]:
+def effective_jobs(requested: int, n_tasks: int, backend: str = "loky") -> int:
+    """Parallel workers: at most one per task, and (locally) at most one per CPU; -1 means all CPUs."""
+    if backend != "loky":
+        return requested
+    cpus = cpu_count()
+    wanted = cpus if requested == -1 else requested
+    return max(1, min(wanted, cpus, n_tasks))
+
+
+def _parallel(jobs: int, tasks: list, progress: bool, label: str, backend: str) -> Iterator[Any]:
     if not tasks:
         return iter(())
+    from joblib import Parallel
     from tqdm import tqdm
 
+    used = effective_jobs(jobs, len(tasks), backend)
+    if backend == "loky" and used < jobs and progress:
+        print(f"note: {label}: {used} parallel jobs instead of {jobs} ({len(tasks)} tasks, {cpu_count()} CPUs)",
+              file=sys.stderr)  # fmt: skip
     results = (
-        Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
-        if jobs != 1
+        Parallel(n_jobs=used, return_as="generator_unordered")(tasks)
+        if used != 1 or backend != "loky"
         else (fn(*args, **kwargs) for fn, args, kwargs in tasks)
     )
     return iter(tqdm(results, total=len(tasks), desc=label, disable=not progress, file=sys.stderr))
 
 
-def _run_exact(grid: Grid, out_dir: Path, jobs: int, progress: bool) -> dict[tuple[str, str], dict[str, Any]]:
+def _run_exact(grid: Grid, out_dir: Path, jobs: int, backend: str, progress: bool) -> None:
+    from joblib import delayed
+
     path = out_dir / "exact.csv"
     done = read_rows(path)
-    known = {(r["problem"], r["instance"]): r for r in done.to_dict("records")} if not done.empty else {}
+    known = set(zip(done["problem"], done["instance"], strict=True)) if not done.empty else set()
     todo = [t for t in grid.exact_tasks() if (t.family, t.instance_spec) not in known]
-    for row in _parallel(jobs, [delayed(execute_exact)(t) for t in todo], progress, "exact"):
+    for row in _parallel(jobs, [delayed(execute_exact)(t) for t in todo], progress, "exact", backend):
         append_rows(path, EXACT_COLUMNS, [row])
-        known[(row["problem"], row["instance"])] = row
-    return known
 
 
-def _run_runs(grid: Grid, out_dir: Path, jobs: int, exact: dict, progress: bool) -> None:
+def _run_runs(grid: Grid, out_dir: Path, jobs: int, backend: str, progress: bool) -> None:
+    from joblib import delayed
+
     path, history_path = out_dir / "runs.csv", out_dir / "history.csv"
+    columns = run_columns(grid)
     done = read_rows(path)
     finished = set(done["run_id"]) if not done.empty else set()
     _drop_orphan_history(history_path, finished)
     todo = [s for s in grid.runs() if s.run_id not in finished]
     stamp = {"grid": grid.name, "grid_hash": grid.hash, **versions()}
-    tasks = [delayed(execute_run)(s, exact.get((s.family, s.instance_spec))) for s in todo]
-    for row, history in _parallel(jobs, tasks, progress, "runs"):
+    tasks = [delayed(execute_run)(s) for s in todo]
+    for row, history in _parallel(jobs, tasks, progress, "runs", backend):
         # history first: a run counts as done only once its row is written, so a kill in between repeats it
         append_rows(history_path, HISTORY_COLUMNS, history)
-        append_rows(path, RUN_COLUMNS, [{**row, **stamp}])
+        append_rows(path, columns, [{**row, **stamp}])
 
 
 def _drop_orphan_history(history_path: Path, finished: set[str]) -> None:
@@ -403,10 +570,7 @@ def _drop_orphan_history(history_path: Path, finished: set[str]) -> None:
     history = read_rows(history_path)
     if history.empty or set(history["run_id"]) <= finished:
         return
-    keep = history[history["run_id"].isin(finished)]
-    tmp = history_path.with_suffix(".csv.tmp")
-    keep.to_csv(tmp, index=False, columns=HISTORY_COLUMNS, lineterminator="\n")
-    tmp.replace(history_path)
+    write_frame(history_path, history[history["run_id"].isin(finished)], HISTORY_COLUMNS)
 
 
 # -- the summary ------------------------------------------------------------------------------------------
@@ -416,18 +580,22 @@ def summary_table(out_dir: Path) -> pd.DataFrame:
     runs = read_rows(out_dir / "runs.csv")
     if runs.empty:
         return runs
+    runs["ok"] = runs["status"] == "ok"
+    runs["on_clock"] = runs["status"] == "timeout"
+    runs["verified_ok"] = _truthy(runs["verified"])
+    runs["gap_ok"] = pd.to_numeric(runs["gap_pct"], errors="coerce").where(runs["ok"])
     grouped = runs.groupby(["problem", "instance", "heuristic"], sort=True)
     table = grouped.agg(
         runs=("run_id", "size"),
-        ok=("status", lambda s: int((s == "ok").sum())),
-        verified=("verified", lambda s: int(s.astype(str).eq("True").sum())),
+        ok=("ok", "sum"),
+        timeout=("on_clock", "sum"),
+        verified=("verified_ok", "sum"),
         best_median=("best_value", "median"),
-        exact=("exact_value", "first"),
-        exact_status=("exact_status", "first"),
-        gap_pct_median=("gap_pct", "median"),
-        gap_pct_max=("gap_pct", "max"),
+        reference=("reference_value", "first"),
+        reference_kind=("reference_kind", "first"),
+        gap_pct_median=("gap_ok", "median"),
+        gap_pct_max=("gap_ok", "max"),
         evals_median=("n_evals", "median"),
-        follower_solves_median=("n_follower_solves", "median"),
-        wall_s_median=("wall_s", "median"),
+        cpu_s_median=("cpu_s", "median"),
     )
     return table.reset_index()

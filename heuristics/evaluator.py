@@ -1,34 +1,45 @@
 """Batched, cached, parallel evaluation of leader decisions, with the counters every run reports.
 
-One :class:`BatchEvaluator` lives for one heuristic run. It owns one persistent joblib (loky) pool, created
-when the run starts and closed when it ends (not once per generation). A batch (a pymoo population) is
-first canonicalised (clipped to bounds, integer variables rounded, the problem's cheap repair applied),
-then looked up in the cache of exact follower responses keyed by the leader vector; the misses are split
-into one chunk per worker and evaluated there. Workers receive the problem object, which holds only plain
-data: each worker builds its own OR-Tools models (CP-SAT with ``num_workers=1``).
+One :class:`BatchEvaluator` lives for one heuristic run. A batch (a pymoo population) is first
+canonicalised (clipped to bounds, integer variables rounded, the problem's cheap repair applied), then
+looked up in the run's cache of exact follower responses keyed by the leader vector; the misses are split
+into one chunk per worker and evaluated there.
 
-Results do not depend on ``n_jobs``: chunks come back in order, and every evaluation is deterministic.
+**Workers keep the problem.** With ``n_jobs > 1`` the run starts one process pool (loky, the joblib
+backend) whose workers receive the problem **once**, when they start, and keep it for the whole run. So
+whatever a family caches on its problem object in a worker (a route cache, a solver model kept between
+calls in a ``transient`` attribute) serves every later batch, as it does serially; chunks carry only the
+decisions. Workers build their own OR-Tools models (CP-SAT with ``num_workers=1``).
 
-The evaluator also enforces the run's **budget**, the same for every heuristic: a batch that would go past
-``max_evals`` is cut to the evaluations that remain, and once ``max_evals`` or ``max_seconds`` is reached
-the next call raises :class:`BudgetExhausted` (the run then ends normally). So every run uses exactly
-``max_evals`` leader evaluations whatever its population size, and every run records the same checkpoints:
-one per evaluated batch (:attr:`BatchEvaluator.history`).
+Results do not depend on ``n_jobs``: chunks come back in order, every evaluation is deterministic, and
+a family's caches must not change values (only the time to compute them).
+
+**Budget.** The run's budget is a number of leader evaluations (``max_evals``), the same for every
+heuristic: a batch that would go past it is cut to the evaluations that remain, and once it is reached the
+next call raises :class:`BudgetExhausted` (the run then ends normally). Two clocks are safety nets only:
+``max_seconds`` is checked between batches, and the hard ``time_limit`` is a **deadline** that every
+solver call inside the run sees (:mod:`bilevel_bench.limits`): candidates still unevaluated when it passes
+get the follower status ``limit``, and the run ends with :class:`~bilevel_bench.errors.RunTimeout`. A run
+ended by either clock before its budget is a ``timeout``, never ``ok``.
+
+Every evaluated batch is a checkpoint of the history (:attr:`BatchEvaluator.history`): evaluations,
+follower solves, wall and CPU seconds so far (CPU time of this process and its workers), best value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 
+from bilevel_bench import limits
 from bilevel_bench.errors import RunTimeout
-from bilevel_bench.problem import BilevelProblem, Evaluation
+from bilevel_bench.problem import FOLLOWER_FAILURE_VIOLATION, LIMIT, BilevelProblem, Evaluation, FollowerResponse
 
 
 @dataclasses.dataclass
@@ -37,12 +48,14 @@ class Counters:
     n_unique: int = 0  # leader decisions whose followers were actually solved
     n_follower_solves: int = 0  # solver calls inside followers
     follower_s: float = 0.0  # seconds spent in follower solves (summed over workers)
+    cpu_s: float = 0.0  # CPU seconds of the run: this process plus its workers' evaluation time
     cache_hits: int = 0
     n_follower_failures: int = 0  # candidates whose follower was infeasible, unbounded, invalid or at a limit
+    work: dict[str, float] = dataclasses.field(default_factory=dict)  # the family's work counters, summed
 
 
 class BudgetExhausted(Exception):
-    """The run's budget of evaluations or seconds is used up: the normal end of a heuristic run."""
+    """The run's budget of evaluations, or its ``max_seconds`` safety net, is used up."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -58,6 +71,7 @@ class Checkpoint:
     n_evals: int
     n_follower_solves: int
     elapsed_s: float
+    cpu_s: float
     best_value: float  # leader's sense; nan until a feasible decision is seen
 
 
@@ -68,16 +82,47 @@ def canonical(problem: BilevelProblem, X: np.ndarray) -> np.ndarray:
     mask = problem.integer_mask()
     if mask.any():
         X[:, mask] = np.round(X[:, mask])
-    return np.array([problem.repair(x) for x in X])
+    return np.array([problem.repair(x) for x in X]).reshape(X.shape)
 
 
-def _evaluate_chunk(problem: BilevelProblem, X: np.ndarray) -> list[tuple[Evaluation, float]]:
+# -- the work done in a worker (or serially): plain decisions in, evaluations out -----------------------
+
+_resident: BilevelProblem | None = None  # a worker's problem, installed once when the worker starts
+
+
+def _install(problem: BilevelProblem) -> None:
+    global _resident
+    _resident = problem
+
+
+def _timed_out(x: np.ndarray) -> Evaluation:
+    response = FollowerResponse(LIMIT, math.nan, {}, 0, 0.0, "not evaluated: the run's time limit passed")
+    return Evaluation(math.nan, FOLLOWER_FAILURE_VIOLATION, response)
+
+
+def evaluate_chunk(
+    problem: BilevelProblem, X: np.ndarray, deadline: float | None
+) -> tuple[list[tuple[Evaluation, float]], float, dict[str, float]]:
+    """Evaluate the rows of ``X`` by ``deadline``: (evaluation, seconds) each, CPU seconds, work done."""
+    cpu = time.process_time()
+    before = problem.work_counters()
     out = []
-    for x in X:
-        start = time.perf_counter()
-        evaluation = problem.evaluate(x)
-        out.append((evaluation, time.perf_counter() - start))
-    return out
+    with limits.deadline(deadline):
+        for x in X:
+            if limits.expired():
+                out.append((_timed_out(x), 0.0))
+                continue
+            start = time.perf_counter()
+            evaluation = problem.evaluate(x)
+            out.append((evaluation, time.perf_counter() - start))
+    after = problem.work_counters()
+    work = {k: float(v) - float(before.get(k, 0.0)) for k, v in after.items()}
+    return out, time.process_time() - cpu, work
+
+
+def _evaluate_resident(X: np.ndarray, deadline: float | None) -> tuple[list[tuple[Evaluation, float]], float, dict]:
+    assert _resident is not None, "the worker was started without its problem"
+    return evaluate_chunk(_resident, X, deadline)
 
 
 class BatchEvaluator:
@@ -89,7 +134,6 @@ class BatchEvaluator:
         n_jobs: int = 1,
         use_cache: bool = True,
         time_limit: float | None = None,
-        backend: str = "loky",
         max_evals: int | None = None,
         max_seconds: float | None = None,
     ) -> None:
@@ -97,7 +141,6 @@ class BatchEvaluator:
         self.n_jobs = n_jobs
         self.use_cache = use_cache
         self.time_limit = time_limit
-        self.backend = backend
         self.max_evals = max_evals
         self.max_seconds = max_seconds
         self.observers: list[BatchObserver] = []
@@ -107,31 +150,46 @@ class BatchEvaluator:
         self.best_value = math.nan
         self.best_violation = math.inf
         self._cache: dict[bytes, Evaluation] = {}
-        self._pool: Parallel | None = None
+        self._pool: Any = None
         self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
+        self._worker_cpu = 0.0
+        self.deadline: float | None = None
 
-    # -- pool lifetime: one per run ------------------------------------------------------------------
+    # -- lifetime: one pool per run, started with the problem ----------------------------------------
     def __enter__(self) -> BatchEvaluator:
         self._start = time.perf_counter()
-        if self.n_jobs != 1:
-            self._pool = Parallel(n_jobs=self.n_jobs, backend=self.backend)
-            self._pool.__enter__()
+        self._cpu_start = time.process_time()
+        self.deadline = None if self.time_limit is None else time.time() + self.time_limit
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self._pool is not None:
-            self._pool.__exit__(*exc)
+            self._pool.shutdown(wait=True)
             self._pool = None
+
+    def _workers(self) -> Any:
+        if self._pool is None:
+            from joblib.externals.loky import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=self.n_jobs, initializer=_install, initargs=(self.problem,))
+        return self._pool
 
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self._start
 
+    @property
+    def cpu_seconds(self) -> float:
+        return time.process_time() - self._cpu_start + self._worker_cpu
+
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, list[Evaluation]]:
         """Canonical decisions and their evaluations, in the order given."""
-        if self.time_limit is not None and self.elapsed > self.time_limit:
-            raise RunTimeout(f"wall-clock limit of {self.time_limit:g} s reached after {self.elapsed:.1f} s")
+        self._check_clocks()
         exhausted = self.exhausted()
         if exhausted:
             raise BudgetExhausted(exhausted)
@@ -153,17 +211,25 @@ class BatchEvaluator:
         self.counters.cache_hits += len(X) - len(todo)
         for x, evaluation in zip(X, evaluations, strict=True):
             self._consider(x, evaluation)
+        self.counters.cpu_s = self.cpu_seconds
         self.history.append(
-            Checkpoint(self.counters.n_evals, self.counters.n_follower_solves, self.elapsed, self.best_value)
+            Checkpoint(
+                self.counters.n_evals, self.counters.n_follower_solves, self.elapsed, self.counters.cpu_s, self.best_value
+            )
         )
         for observer in self.observers:
             observer(X, evaluations)
+        self._check_clocks()  # a batch cut by the deadline ends the run as a timeout
         if self.max_evals is not None and self.counters.n_evals >= self.max_evals:
             raise BudgetExhausted("max_evals")  # the caller never sees a cut batch
         return X, evaluations
 
+    def _check_clocks(self) -> None:
+        if self.deadline is not None and time.time() >= self.deadline:
+            raise RunTimeout(f"hard time limit of {self.time_limit:g} s reached after {self.elapsed:.1f} s")
+
     def exhausted(self) -> str:
-        """Which budget is used up ("max_evals", "max_seconds") or "" if neither."""
+        """Which limit is used up ("max_evals", "max_seconds") or "" if neither."""
         if self.max_evals is not None and self.counters.n_evals >= self.max_evals:
             return "max_evals"
         if self.max_seconds is not None and self.elapsed >= self.max_seconds:
@@ -173,12 +239,21 @@ class BatchEvaluator:
     def _solve(self, X: np.ndarray) -> list[Evaluation]:
         if len(X) == 0:
             return []
-        if self._pool is None or len(X) == 1:
-            results = _evaluate_chunk(self.problem, X)
+        if self.n_jobs == 1 or len(X) == 1:
+            results, _, work = evaluate_chunk(self.problem, X, self.deadline)  # CPU: this process's own clock
         else:
-            chunks = np.array_split(X, min(len(X), abs(self.n_jobs) if self.n_jobs > 0 else len(X)))
-            parts = self._pool(delayed(_evaluate_chunk)(self.problem, chunk) for chunk in chunks)
-            results = [item for part in parts for item in part]
+            chunks = np.array_split(X, min(len(X), self.n_jobs))
+            pool = self._workers()
+            futures = [pool.submit(_evaluate_resident, chunk, self.deadline) for chunk in chunks]
+            results, work = [], {}
+            for future in futures:  # in order: results do not depend on n_jobs
+                part, cpu, part_work = future.result()
+                results.extend(part)
+                self._worker_cpu += cpu
+                for k, v in part_work.items():
+                    work[k] = work.get(k, 0.0) + v
+        for k, v in work.items():
+            self.counters.work[k] = self.counters.work.get(k, 0.0) + v
         self.counters.n_unique += len(results)
         for evaluation, seconds in results:
             self.counters.n_follower_solves += evaluation.follower.n_solves
@@ -193,3 +268,11 @@ class BatchEvaluator:
                 self.best_x, self.best_value, self.best_violation = x.copy(), evaluation.value, 0.0
         elif self.best_violation > 0 and evaluation.violation < self.best_violation:
             self.best_x, self.best_violation = x.copy(), evaluation.violation
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -19,6 +19,7 @@ A grid names the entry and may override any default parameter; unknown parameter
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,10 @@ from bilevel_bench.plugins import load_group
 if TYPE_CHECKING:  # pymoo is imported by the builders, when a run starts: listing heuristics stays fast
     from pymoo.core.algorithm import Algorithm
     from pymoo.core.termination import Termination
+
+
+#: Upper limit of a numeric parameter that declares no range (a population of a million is a typo).
+DEFAULT_HIGH = 1e5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +50,7 @@ class Heuristic:
     """One registry entry.
 
     ``build(params, info)`` returns a fresh pymoo algorithm. ``ranges`` bounds numeric parameters (closed
-    interval); numeric parameters without a range must be positive. ``convergence(params)`` is the
+    interval); numeric parameters without a range must be positive and at most :data:`DEFAULT_HIGH`. ``convergence(params)`` is the
     algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when it fires before the budget is
     used up, the run restarts the algorithm with a new seed. ``objectives`` marks a heuristic that
     optimises the family's bi-objective view (leader value, follower welfare) instead of the leader value.
@@ -87,12 +92,13 @@ class Heuristic:
             raise InputError(source, key, f"expected a number, got {value!r}")
         if isinstance(default, int) and not isinstance(value, int):
             raise InputError(source, key, f"expected an integer, got {value!r}")
-        if name in self.ranges:
-            low, high = self.ranges[name]
-            if not low <= value <= high:
-                raise InputError(source, key, f"must be in [{low:g}, {high:g}], got {value!r}")
-        elif value <= 0:
+        if not math.isfinite(value):
+            raise InputError(source, key, f"must be finite, got {value!r}")
+        low, high = self.ranges.get(name, (0.0, DEFAULT_HIGH))
+        if name not in self.ranges and value <= 0:
             raise InputError(source, key, f"must be positive, got {value!r}")
+        if not low <= value <= high:
+            raise InputError(source, key, f"must be in [{low:g}, {high:g}], got {value!r}")
 
 
 # -- the builders (pymoo imported here, when a run builds its algorithm) ------------------------------------

@@ -1,12 +1,13 @@
 """One heuristic run on one problem: budget, evaluation, and re-verification of the best decision.
 
-Termination is the same for every heuristic: a budget of leader evaluations and/or wall seconds (whichever
-comes first; the run ends normally). The run's :class:`~heuristics.evaluator.BatchEvaluator` enforces it,
-so every heuristic uses exactly ``max_evals`` evaluations (its last batch is cut if need be). An algorithm
-that stops by itself before the budget is used up (Nelder-Mead or pattern search converged, CMA-ES out of
+Termination is the same for every heuristic: a budget of leader evaluations (``max_evals``). The run's
+:class:`~bilevel_bench.heuristics.evaluator.BatchEvaluator` enforces it, so every heuristic uses exactly
+``max_evals`` evaluations (its last batch is cut if need be), and results do not depend on machine load.
+Clocks are safety nets: ``max_seconds`` (checked between batches) and the hard ``time_limit`` (a deadline
+every solver call sees) end a run early with status ``timeout``, keeping its incumbent. An algorithm that
+stops by itself before the budget is used up (Nelder-Mead or pattern search converged, CMA-ES out of
 restarts, a GA that can breed no new offspring) is **restarted** with a new seed derived from the run's
-seed, on the same evaluator, so its counters, cache and history go on. A separate hard ``time_limit``
-makes a run end with status ``timeout``, keeping its incumbent.
+seed, on the same evaluator, so its counters, cache and history go on.
 
 At the end the best decision is **re-verified** (:func:`bilevel_bench.verify.reverify`): a fresh problem
 object (no cache, no shared state) solves its followers again from scratch and recomputes the leader value;
@@ -28,6 +29,7 @@ from pymoo.termination.collection import TerminationCollection
 from pymoo.termination.max_eval import MaximumFunctionCallTermination
 from pymoo.termination.max_time import TimeBasedTermination
 
+from bilevel_bench import limits
 from bilevel_bench.errors import InputError, RunTimeout
 from bilevel_bench.heuristics.adapter import BiObjectiveProblem, PymooProblem
 from bilevel_bench.heuristics.evaluator import BatchEvaluator, BudgetExhausted, Checkpoint, Counters
@@ -39,12 +41,14 @@ from bilevel_bench.verify import reverify
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
+    """``max_evals`` is the budget; ``max_seconds`` a safety net whose firing makes the run a timeout."""
+
     max_evals: int | None = None
     max_seconds: float | None = None
 
     def check(self) -> None:
-        if self.max_evals is None and self.max_seconds is None:
-            raise InputError("<budget>", "budget", "needs max_evals and/or max_seconds")
+        if self.max_evals is None or self.max_evals <= 0:
+            raise InputError("<budget>", "max_evals", "the budget is a positive number of leader evaluations")
 
     def termination(self) -> Termination:
         """The budget as a pymoo termination (runs use the evaluator's exact budget instead)."""
@@ -60,7 +64,7 @@ class Budget:
 
 @dataclasses.dataclass
 class RunResult:
-    status: str  # "ok" or "timeout" (a run that raises is the caller's "failed")
+    status: str  # "ok", or "timeout" when a clock ended it before its budget (a run that raises: "failed")
     error: str
     best_x: np.ndarray | None
     best_value: float
@@ -70,6 +74,7 @@ class RunResult:
     verify_status: str
     counters: Counters
     wall_s: float
+    cpu_s: float  # process time of the run, its workers' included
     history: list[Checkpoint]
     decision: dict[str, Any]
     stop_reason: str = ""  # "max_evals", "max_seconds", "stalled" or "timeout"
@@ -107,9 +112,14 @@ def run_heuristic(
             reason = "stalled"
         except BudgetExhausted as exc:
             reason = exc.reason
+            if reason == "max_seconds" and budget.max_evals is not None:
+                status = "timeout"
+                error = f"max_seconds = {budget.max_seconds:g} ended the run after {evaluator.counters.n_evals} of "
+                error += f"{budget.max_evals} evaluations"
         except RunTimeout as exc:
             status, error, reason = "timeout", str(exc), "timeout"
-    verify = reverify(problem, evaluator.best_x, evaluator.best_value)
+    with limits.deadline(_grace(time_limit, start)):  # re-verification may overrun the limit by little only
+        verify = reverify(problem, evaluator.best_x, evaluator.best_value)
     front, hv = bi_objective_outcome(pymoo_problem)
     return RunResult(
         status=status,
@@ -122,6 +132,7 @@ def run_heuristic(
         verify_status=verify[2],
         counters=evaluator.counters,
         wall_s=time.perf_counter() - start,
+        cpu_s=evaluator.cpu_seconds,
         history=evaluator.history,
         decision=problem.decode(evaluator.best_x) if evaluator.best_x is not None else {},
         stop_reason=reason,
@@ -129,6 +140,17 @@ def run_heuristic(
         front=front,
         hypervolume=hv,
     )
+
+
+#: A timed-out run's re-verification may take this share of its time limit more (or GRACE_MIN_S).
+GRACE_SHARE, GRACE_MIN_S = 0.05, 1.0
+
+
+def _grace(time_limit: float | None, start: float) -> float | None:
+    if time_limit is None:
+        return None
+    wall_start = time.time() - (time.perf_counter() - start)
+    return wall_start + time_limit + max(GRACE_SHARE * time_limit, GRACE_MIN_S)
 
 
 def optimise(

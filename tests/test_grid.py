@@ -98,9 +98,13 @@ def serial_results(tmp_path_factory) -> Path:
 def test_rows_have_the_promised_columns_and_values(serial_results):
     runs = read_rows(serial_results / "runs.csv")
     required = "run_id problem instance heuristic seed status best_value verified exact_value exact_status "
-    required += "gap_pct n_evals n_follower_solves wall_s"
-    assert json.loads(runs.loc[0, "size"]) == {"n": 1, "T": 2, "q": 1, "n_var": 4}
+    required += "gap_pct reference_value reference_kind n_evals n_follower_solves wall_s cpu_s host_cpus load_avg_1m"
+    first = runs.iloc[0]
+    assert (first["size_n"], first["size_T"], first["size_q"], first["size_n_var"]) == (1, 2, 1, 4)
+    assert first["param_pop_size"] == 20
     assert set(required.split()) <= set(runs.columns)
+    assert set(runs["reference_kind"]) == {"proven_optimal"}
+    assert np.allclose(runs["reference_value"], runs["exact_value"])
     assert len(runs) == 4 and set(runs["status"]) == {"ok"} and runs["verified"].all()
     assert (runs["gap_pct"] >= -1e-6).all()  # no heuristic beats the proven optimum
     # a profit is reported as a profit (not negated for pymoo), and the gap is measured against it
@@ -111,6 +115,8 @@ def test_rows_have_the_promised_columns_and_values(serial_results):
     assert len(exact) == 2 and set(exact["status"]) == {"optimal"}
     history = read_rows(serial_results / "history.csv")
     assert set(history["run_id"]) == set(runs["run_id"])
+    last = history.sort_values("checkpoint").groupby("run_id").tail(1).set_index("run_id")
+    assert np.allclose(last.loc[runs["run_id"], "gap_pct"], runs["gap_pct"].to_numpy())  # the same gap in both files
 
 
 def test_serial_and_parallel_give_identical_files(tmp_path, serial_results):

@@ -85,10 +85,17 @@ def test_a_converged_local_search_is_restarted_with_new_seeds(tiny):
     assert len({restart_seed(1, k) for k in range(50)}) == 50 and restart_seed(1, 0) == 1
 
 
-def test_a_time_budget_ends_the_run_normally(tiny):
+def test_a_clock_that_ends_a_run_before_its_budget_makes_it_a_timeout(tiny):
     problem, _ = tiny
-    run = run_heuristic(problem, "random_search", None, seed=1, budget=Budget(max_seconds=0.2))
-    assert run.status == "ok" and run.stop_reason == "max_seconds" and run.verified
+    run = run_heuristic(problem, "random_search", None, seed=1, budget=Budget(max_evals=10**8, max_seconds=0.2))
+    assert run.status == "timeout" and run.stop_reason == "max_seconds" and run.verified
+    assert "max_seconds" in run.error and run.counters.n_evals < 10**8
+
+
+def test_a_run_needs_an_evaluation_budget(tiny):
+    problem, _ = tiny
+    with pytest.raises(InputError, match="leader evaluations"):
+        run_heuristic(problem, "random_search", None, seed=1, budget=Budget(max_seconds=0.2))
 
 
 def test_the_memetic_search_evaluates_through_the_run_evaluator(tiny):
