@@ -261,8 +261,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name, fam in known.items():
         print(f"  {name}: {fam.description}")
         print(f"    shipped instances: {', '.join(fam.shipped()) or '(none)'}")
-        params = ", ".join(fam.generator_parameters())
-        print(f"    generator: generate:{params.replace(', ', '=..,')}=..")
+        try:
+            params = ", ".join(fam.generator_parameters())
+        except Exception as exc:  # a plugin family whose modules do not import: say so, list the others
+            print(f"    generator: unavailable ({type(exc).__name__}: {exc})")
+        else:
+            print(f"    generator: generate:{params.replace(', ', '=..,')}=..")
         for option, declared in fam.problem_options.items():
             allowed = f" (one of {', '.join(map(str, declared.choices))})" if declared.choices else ""
             print(f"    option {option} = {declared.default!r}{allowed}: {declared.description}")

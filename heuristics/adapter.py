@@ -41,6 +41,11 @@ class PymooProblem(Problem):
         self.integer_mask = np.asarray(evaluator.problem.integer_mask(), dtype=bool)
         self.sign = -1.0 if evaluator.problem.sense == "max" else 1.0
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> PymooProblem:
+        # pymoo copies the algorithm (and so this problem) for ``save_history``; the evaluator holds the run's
+        # cache, counters and workers, which belong to the run, not to a snapshot: copies share it.
+        return self
+
     def _evaluate(self, X: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         _, evaluations = self.evaluator.evaluate(X)
         values = np.array([e.value for e in evaluations], dtype=float)
