@@ -108,6 +108,10 @@ class Family:
     ``"module:attribute"`` string, imported on first use.
     """
 
+    def example_spec(self) -> str:
+        """A generator spec of a small instance of this family."""
+        return self.example or f"{GENERATE_PREFIX}seed=1"
+
     def __init__(
         self,
         name: str,
@@ -118,10 +122,14 @@ class Family:
         data_dir: Path,
         problem_options: Mapping[str, Option] | None = None,
         readers: Mapping[str, Callable[[Path], Instance] | str] | None = None,
+        example: str | None = None,
     ) -> None:
         self.name = name
         self.description = description
         self.data_dir = Path(data_dir)
+        #: a generator spec of a small instance (``generate:...``), for the conformance suite and the docs;
+        #: None: the generator's defaults with ``seed=1``
+        self.example = example
         #: Options a grid or ``exact --option`` may pass to the problem (besides ``tie_break``).
         self.problem_options: dict[str, Option] = dict(problem_options or {})
         self._refs: dict[str, Any] = {"instance_type": instance_type, "problem_type": problem_type, "generate": generate}

@@ -16,4 +16,5 @@ FAMILY = Family(
     problem_type="bilevel_bench.problems.inventory.problem:InventoryProblem",
     generate="bilevel_bench.problems.inventory.instance:generate",
     data_dir=Path(__file__).parent / "data",
+    example="generate:n=1,T=2,q=1,seed=3",
 )
