@@ -46,11 +46,16 @@ def best_of(functions: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[s
 
 
 def ratio_line(label: str, ours_s: float, other_s: float, work: str = "") -> str:
-    return f"{label}: ours {ours_s:.3f} s, other {other_s:.3f} s -> {other_s / ours_s:.2f}x{(' ' + work) if work else ''}"
+    return (
+        f"{label}: ours {ours_s:.3f} s, other {other_s:.3f} s -> {other_s / ours_s:.2f}x{(' ' + work) if work else ''}"
+    )
 
 
 def ga_loop_ratio(
-    problem: Any, naive_evaluate: Callable[[np.ndarray], tuple[float, float]], max_evals: int, seed: int = 1,
+    problem: Any,
+    naive_evaluate: Callable[[np.ndarray], tuple[float, float]],
+    max_evals: int,
+    seed: int = 1,
     pop_size: int = 40,
 ) -> tuple[float, float, float, float]:
     """The whole GA loop: ours (the project's run) against the naive nesting, same GA, seed and budget.
@@ -66,7 +71,7 @@ def ga_loop_ratio(
 
     lb, ub = problem.bounds()
 
-    class Naive(ElementwiseProblem):  # type: ignore[misc]
+    class Naive(ElementwiseProblem):
         def __init__(self) -> None:
             super().__init__(n_var=len(lb), n_obj=1, n_ieq_constr=1, xl=lb, xu=np.maximum(ub, lb + 1e-9))
 

@@ -77,7 +77,9 @@ def solve(
     """Run ``heuristic`` (a registered name, see ``bilevel-bench list``) on ``problem`` under a budget of
     ``max_evals`` leader evaluations (and/or ``max_seconds``); the best decision is re-verified."""
     if max_evals is None:
-        raise InputError("<api>", "max_evals", "give a budget: max_evals leader evaluations (max_seconds is a safety net)")
+        raise InputError(
+            "<api>", "max_evals", "give a budget: max_evals leader evaluations (max_seconds is a safety net)"
+        )
     budget = Budget(max_evals, max_seconds)
     run = run_heuristic(problem, heuristic, dict(params or {}), seed, budget, n_jobs, time_limit)
     return SolveResult(

@@ -36,8 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as exc:  # the disk is full, a path vanished, permissions changed under us
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"error: {exc.strerror or exc}{where}: free space or fix permissions, then run the same command again "
-              "(finished runs are kept)", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {exc.strerror or exc}{where}: free space or fix permissions, then run the same command again "
+            "(finished runs are kept)",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # a bug: one line here, the traceback in a log file
         log = _crash_log(exc)
@@ -144,9 +147,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     total = grid.total_evaluations()
     if total > LARGE_GRID and not args.yes:
         raise InputError(
-            grid.source, "<grid>", f"expands to {len(grid.runs())} runs and {total:,} leader evaluations in all "
-            f"(more than {LARGE_GRID:,}); check it with --dry-run and confirm with --yes"
-        )  # fmt: skip
+            grid.source,
+            "<grid>",
+            f"expands to {len(grid.runs())} runs and {total:,} leader evaluations in all "
+            f"(more than {LARGE_GRID:,}); check it with --dry-run and confirm with --yes",
+        )
     run_grid(grid, out_dir, args.jobs, args.resume, args.backend, args.scheduler, progress=not args.quiet)
     table = summary_table(out_dir)
     print(f"results: {out_dir / 'runs.csv'}, {out_dir / 'history.csv'}, {out_dir / 'exact.csv'}")
@@ -155,8 +160,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         timeouts = int(table["timeout"].sum())
         if timeouts:
-            print(f"{timeouts} of {int(table['runs'].sum())} runs ended on a clock before their budget (status "
-                  "timeout): their gaps are not comparable; raise the time limits or run on an idle machine")  # fmt: skip
+            print(
+                f"{timeouts} of {int(table['runs'].sum())} runs ended on a clock before their budget (status "
+                "timeout): their gaps are not comparable; raise the time limits or run on an idle machine"
+            )
     return 0
 
 
@@ -172,9 +179,16 @@ def _expansion(grid: Any, out_dir: Path) -> str:
 
     runs = grid.runs()
     frame = pd.DataFrame(
-        [{"problem": r.family, "instance": r.instance_spec, "heuristic": r.heuristic.label,
-          "max_evals": r.budget.max_evals} for r in runs]
-    )  # fmt: skip
+        [
+            {
+                "problem": r.family,
+                "instance": r.instance_spec,
+                "heuristic": r.heuristic.label,
+                "max_evals": r.budget.max_evals,
+            }
+            for r in runs
+        ]
+    )
     table = frame.groupby(["problem", "instance", "heuristic"], sort=True).agg(
         runs=("max_evals", "size"), max_evals=("max_evals", "first")
     )
@@ -183,8 +197,10 @@ def _expansion(grid: Any, out_dir: Path) -> str:
     lines.append("runs per family: " + ", ".join(f"{k} {v}" for k, v in per_family.items()))
     lines.append(f"total: {len(runs)} runs, {grid.total_evaluations():,} leader evaluations, seeds {grid.seeds}")
     exact = grid.exact_tasks()
-    lines.append(f"exact baselines: {len(exact)}" + (": " + ", ".join(f"{t.family}:{t.instance_spec}" for t in exact)
-                                                     if exact else ""))  # fmt: skip
+    lines.append(
+        f"exact baselines: {len(exact)}"
+        + (": " + ", ".join(f"{t.family}:{t.instance_spec}" for t in exact) if exact else "")
+    )
     return "\n".join(lines)
 
 
@@ -302,7 +318,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+def _one_line_warning(
+    message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 

@@ -65,8 +65,11 @@ def gap_pct(value: Any, reference: Any, sense: Any) -> Any:
     """
     value, reference = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
     shortfall = np.where(np.asarray(sense) == "max", reference - value, value - reference)
-    gap = np.where(np.abs(shortfall) <= 2.0 * tie_tolerance(reference), 0.0,
-                   100.0 * shortfall / np.maximum(np.abs(reference), 1e-9))  # fmt: skip
+    gap = np.where(
+        np.abs(shortfall) <= 2.0 * tie_tolerance(reference),
+        0.0,
+        100.0 * shortfall / np.maximum(np.abs(reference), 1e-9),
+    )
     return np.where(np.isnan(value) | np.isnan(reference), math.nan, gap)
 
 

@@ -71,9 +71,9 @@ class Option:
             raise InputError(source, key, f"must be finite, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise InputError(source, key, f"{value!r} is not one of {', '.join(map(repr, self.choices))}")
-        if self.low is not None and value < self.low:
+        if self.low is not None and isinstance(value, (int, float)) and value < self.low:
             raise InputError(source, key, f"must be >= {self.low:g}, got {value!r}")
-        if self.high is not None and value > self.high:
+        if self.high is not None and isinstance(value, (int, float)) and value > self.high:
             raise InputError(source, key, f"must be <= {self.high:g}, got {value!r}")
         return value
 
@@ -132,7 +132,11 @@ class Family:
         self.example = example
         #: Options a grid or ``exact --option`` may pass to the problem (besides ``tie_break``).
         self.problem_options: dict[str, Option] = dict(problem_options or {})
-        self._refs: dict[str, Any] = {"instance_type": instance_type, "problem_type": problem_type, "generate": generate}
+        self._refs: dict[str, Any] = {
+            "instance_type": instance_type,
+            "problem_type": problem_type,
+            "generate": generate,
+        }
         #: Other file formats the family builds instances from, by suffix (``{".vrp": build_cvrplib}``). Each
         #: reader takes the path and raises :class:`InputError` naming the file on malformed content.
         self._readers: dict[str, Any] = dict(readers or {})
@@ -148,15 +152,15 @@ class Family:
 
     @property
     def instance_type(self) -> type[Instance]:
-        return self._resolve("instance_type")  # type: ignore[no-any-return]
+        return self._resolve("instance_type")
 
     @property
     def problem_type(self) -> type[BilevelProblem]:
-        return self._resolve("problem_type")  # type: ignore[no-any-return]
+        return self._resolve("problem_type")
 
     @property
     def generate(self) -> Callable[..., Instance]:
-        return self._resolve("generate")  # type: ignore[no-any-return]
+        return self._resolve("generate")
 
     @property
     def reader_suffixes(self) -> list[str]:
@@ -166,7 +170,7 @@ class Family:
         value = self._readers[suffix]
         if isinstance(value, str):
             value = self._readers[suffix] = _load_reference(value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def shipped(self) -> list[str]:
         return sorted(p.stem for p in self.data_dir.glob("*.json"))

@@ -83,9 +83,7 @@ def verified_exact(problem: BilevelProblem, time_limit: float) -> ExactResult:
     except InputError:
         raise
     except Exception as exc:  # a solver failure is a result, never a crash of the grid
-        return ExactResult(
-            math.nan, math.nan, ExactStatus.ERROR, time.perf_counter() - start, {}, notes=_one_line(exc)
-        )
+        return ExactResult(math.nan, math.nan, ExactStatus.ERROR, time.perf_counter() - start, {}, notes=_one_line(exc))
     return verify_exact(problem, result)
 
 
@@ -99,7 +97,7 @@ def verify_exact(problem: BilevelProblem, result: ExactResult) -> ExactResult:
         return result
     lb, ub = problem.bounds()
     x = np.asarray(problem.repair_solver_decision(np.clip(x, lb, ub)), dtype=float)
-    if result.solution.get("x") is not None and not np.array_equal(x, result.x):
+    if not np.array_equal(x, np.asarray(result.solution["x"], dtype=float)):
         result.solution = {**result.solution, "x": x.tolist()}
         result.notes = _join(result.notes, "decision repaired within solver tolerance before verification")
     evaluation = reevaluate(problem, x)
@@ -108,8 +106,11 @@ def verify_exact(problem: BilevelProblem, result: ExactResult) -> ExactResult:
         why = evaluation.follower.status if not evaluation.follower.ok else f"violation {evaluation.violation:.3g}"
         result.verification = VERIFY_INFEASIBLE
         result.objective = math.nan
-        _downgrade(result, ExactStatus.ERROR, f"the solver's decision (value {claimed:.10g}) is not bilevel feasible "
-                   f"under the exact follower ({why})")  # fmt: skip
+        _downgrade(
+            result,
+            ExactStatus.ERROR,
+            f"the solver's decision (value {claimed:.10g}) is not bilevel feasible under the exact follower ({why})",
+        )
         return result
     if agree(evaluation.value, claimed) or math.isnan(claimed):
         result.verification = VERIFY_AGREE

@@ -339,7 +339,9 @@ def _block_heuristics(block: dict[str, Any], labels: set[str], source: str, key:
     for i, label in enumerate(only):
         if label not in labels:
             known = ", ".join(sorted(labels))
-            raise InputError(source, f"{key}.heuristics[{i}]", f"{label!r} is not a [[heuristics]] label; known: {known}")
+            raise InputError(
+                source, f"{key}.heuristics[{i}]", f"{label!r} is not a [[heuristics]] label; known: {known}"
+            )
     return list(only)
 
 
@@ -406,7 +408,9 @@ def prepare_out_dir(out_dir: Path) -> None:
 _MISSING = object()
 
 
-def _get(cfg: dict[str, Any], name: str, kind: type, source: str, key: str | None = None, default: Any = _MISSING) -> Any:
+def _get(
+    cfg: dict[str, Any], name: str, kind: type, source: str, key: str | None = None, default: Any = _MISSING
+) -> Any:
     key = key or name
     if name not in cfg:
         if default is _MISSING:

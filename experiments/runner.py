@@ -74,13 +74,12 @@ def run_columns(grid: Grid) -> list[str]:
 
 
 def versions() -> dict[str, str]:
-    import ortools
-    import pymoo
+    from importlib.metadata import version
 
     return {
         "bilevel_bench_version": __version__,
-        "pymoo_version": pymoo.__version__,
-        "ortools_version": ortools.__version__,
+        "pymoo_version": version("pymoo"),
+        "ortools_version": version("ortools"),
         "numpy_version": np.__version__,
     }
 
@@ -343,7 +342,8 @@ def _one_line(exc: BaseException) -> str:
 def references(runs: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     """One reference per (problem, instance): value, kind and sense (see the module docstring)."""
     rows = []
-    exact_rows = {} if exact.empty else {(r["problem"], r["instance"]): r for r in exact.to_dict("records")}
+    records: list[dict[str, Any]] = [] if exact.empty else exact.to_dict("records")  # type: ignore[assignment]
+    exact_rows = {(r["problem"], r["instance"]): r for r in records}
     keys = set(exact_rows) | (set() if runs.empty else set(zip(runs["problem"], runs["instance"], strict=True)))
     for problem, instance in sorted(keys):
         ex = exact_rows.get((problem, instance), {})
@@ -433,7 +433,9 @@ def finalise(out_dir: Path, grid: Grid) -> None:
         write_frame(out_dir / "runs.csv", runs.sort_values(["run_id"], kind="stable"), run_columns(grid))
     if not history.empty:
         history = add_gaps(history, refs, "best_value")
-        write_frame(out_dir / "history.csv", history.sort_values(["run_id", "checkpoint"], kind="stable"), HISTORY_COLUMNS)
+        write_frame(
+            out_dir / "history.csv", history.sort_values(["run_id", "checkpoint"], kind="stable"), HISTORY_COLUMNS
+        )
     if not exact.empty:
         write_frame(out_dir / "exact.csv", exact.sort_values(["problem", "instance"], kind="stable"), EXACT_COLUMNS)
 
@@ -478,7 +480,11 @@ def _prepare(out_dir: Path, grid: Grid, resume: bool) -> None:
                 f"{out_dir} holds results of a different grid: {grid.describe_change(previous)}; "
                 "use --fresh to start over or --out for another directory",
             )
-    for name, columns in (("runs.csv", run_columns(grid)), ("history.csv", HISTORY_COLUMNS), ("exact.csv", EXACT_COLUMNS)):
+    for name, columns in (
+        ("runs.csv", run_columns(grid)),
+        ("history.csv", HISTORY_COLUMNS),
+        ("exact.csv", EXACT_COLUMNS),
+    ):
         _check_header(out_dir / name, columns)
     if not stamp.exists():
         stamp.write_text(json.dumps(grid.stamp(), indent=1, sort_keys=True) + "\n")
@@ -497,9 +503,11 @@ def _backend(backend: str, scheduler: str | None) -> Iterator[None]:
         raise InputError("<cli>", "--backend", "dask needs the extra: pip install -e '.[dask]'") from None
     from joblib import parallel_config
 
-    cluster = None if scheduler else LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )  # fmt: skip
+    cluster = (
+        None
+        if scheduler
+        else LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+    )
     client = Client(scheduler or cluster)
     try:
         with parallel_config(backend="dask"):
@@ -527,8 +535,10 @@ def _parallel(jobs: int, tasks: list, progress: bool, label: str, backend: str) 
 
     used = effective_jobs(jobs, len(tasks), backend)
     if backend == "loky" and used < jobs and progress:
-        print(f"note: {label}: {used} parallel jobs instead of {jobs} ({len(tasks)} tasks, {cpu_count()} CPUs)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {label}: {used} parallel jobs instead of {jobs} ({len(tasks)} tasks, {cpu_count()} CPUs)",
+            file=sys.stderr,
+        )
     results = (
         Parallel(n_jobs=used, return_as="generator_unordered")(tasks)
         if used != 1 or backend != "loky"

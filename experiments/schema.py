@@ -32,7 +32,9 @@ def _cols(*rows: tuple) -> list[Column]:
 #: Columns whose names are generated per grid, by prefix.
 PREFIXES = {
     "param_": Column("param_<name>", "json", "a heuristic parameter's value (number, bool or string)"),
-    "size_": Column("size_<name>", "int", "an instance dimension, as the family reports it; size_n_var: leader variables"),
+    "size_": Column(
+        "size_<name>", "int", "an instance dimension, as the family reports it; size_n_var: leader variables"
+    ),
     "option_": Column("option_<name>", "json", "a problem option's value (the family's declared options)"),
 }
 
@@ -74,7 +76,11 @@ RUNS = _cols(
     ("exact_value", "float", "the exact baseline's re-verified objective", "leader units"),
     ("exact_status", "str", "the exact baseline's status (optimal, feasible, ..., published)"),
     ("exact_bound", "float", "the exact baseline's bound", "leader units"),
-    ("hypervolume", "float", "NSGA-II: hypervolume of the front against the run's own nadir (not comparable across runs)"),
+    (
+        "hypervolume",
+        "float",
+        "NSGA-II: hypervolume of the front against the run's own nadir (not comparable across runs)",
+    ),
     ("front", "json", "NSGA-II: the non-dominated (leader value, follower welfare) pairs, both maximised"),
     ("best_decision", "json", "the best decision, named by the family (flat vector under no key)"),
     ("work", "json", "the family's own work counters summed over workers (e.g. routing calls)"),

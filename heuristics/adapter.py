@@ -69,9 +69,10 @@ class BiObjectiveProblem(PymooProblem):
         problem = evaluator.problem
         if not has_objectives(problem):
             raise InputError(
-                "<heuristic>", "objectives",
+                "<heuristic>",
+                "objectives",
                 f"family {problem.family!r} declares no bi-objective view (BilevelProblem.objectives)",
-            )  # fmt: skip
+            )
         super().__init__(evaluator, n_obj=2)
         self.archive = ParetoArchive()
         evaluator.observers.append(self._observe)  # sees every batch, the last cut one too

@@ -214,7 +214,11 @@ class BatchEvaluator:
         self.counters.cpu_s = self.cpu_seconds
         self.history.append(
             Checkpoint(
-                self.counters.n_evals, self.counters.n_follower_solves, self.elapsed, self.counters.cpu_s, self.best_value
+                self.counters.n_evals,
+                self.counters.n_follower_solves,
+                self.elapsed,
+                self.counters.cpu_s,
+                self.best_value,
             )
         )
         for observer in self.observers:

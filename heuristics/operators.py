@@ -150,6 +150,13 @@ class MemeticGA(GA):
 class SeededPatternSearch(PatternSearch):
     """pymoo's ``PatternSearch._next`` with ``random_state=self.random_state`` passed to the exploration."""
 
+    # pymoo sets these in its own methods; declared here for the type checker
+    _explr: Any
+    _center: Any
+    _sign: Any
+    _direction: Any
+    _trial: Any
+
     def _next(self) -> Any:
         if not is_better(self._explr, self._center):
             self.n_not_improved += 1

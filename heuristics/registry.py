@@ -50,8 +50,8 @@ class Heuristic:
     """One registry entry.
 
     ``build(params, info)`` returns a fresh pymoo algorithm. ``ranges`` bounds numeric parameters (closed
-    interval); numeric parameters without a range must be positive and at most :data:`DEFAULT_HIGH`. ``convergence(params)`` is the
-    algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when it fires before the budget is
+    interval); numeric parameters without a range must be positive and at most :data:`DEFAULT_HIGH`.
+    ``convergence(params)`` is the algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when it fires before the budget is
     used up, the run restarts the algorithm with a new seed. ``objectives`` marks a heuristic that
     optimises the family's bi-objective view (leader value, follower welfare) instead of the leader value.
     """

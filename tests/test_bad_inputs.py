@@ -18,7 +18,9 @@ from bilevel_bench.cli import main
 from bilevel_bench.registry import families
 
 BAD = Path(__file__).parent / "data" / "bad"
-EXPECTED = {name: case for path in sorted(BAD.glob("expected*.toml")) for name, case in tomllib.loads(path.read_text()).items()}
+EXPECTED = {
+    name: case for path in sorted(BAD.glob("expected*.toml")) for name, case in tomllib.loads(path.read_text()).items()
+}
 
 
 def test_the_corpus_is_complete():

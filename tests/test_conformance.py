@@ -31,7 +31,6 @@ from bilevel_bench.problem import BilevelProblem, ExactStatus, tie_tolerance
 from bilevel_bench.registry import Family, families, resolve_instance
 from bilevel_bench.verify import reevaluate
 
-
 NAMES = sorted(families())
 BAD = Path(__file__).parent / "data" / "bad"
 RANDOM_POINTS = 12

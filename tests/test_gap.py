@@ -26,7 +26,12 @@ def _problem(sense: str) -> InventoryProblem:
         ("min", 110.0, 100.0, 10.0),
         ("min", 90.0, -100.0, 190.0),  # a minimum of -100 missed by 190: |reference| in the denominator
         ("max", 100.0 + 1.5 * tie_tolerance(100.0), 100.0, 0.0),  # inside the tie band: equal
-        ("max", 100.0 + 3.0 * tie_tolerance(100.0), 100.0, -3.0 * tie_tolerance(100.0)),  # outside it: 100 * shortfall / 100
+        (
+            "max",
+            100.0 + 3.0 * tie_tolerance(100.0),
+            100.0,
+            -3.0 * tie_tolerance(100.0),
+        ),  # outside it: 100 * shortfall / 100
         ("max", math.nan, 100.0, math.nan),
     ],
 )

@@ -59,8 +59,12 @@ def test_a_users_own_packages_do_not_shadow_ours(tmp_path):
     assert "inventory" in json.loads(listed.stdout)["problems"]
     solved = subprocess.run(
         [sys.executable, "-m", "bilevel_bench", "exact", "inventory", "generate:n=1,T=2,q=1,seed=3", "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert solved.returncode == 0 and json.loads(solved.stdout)["status"] == "optimal", solved.stderr
     script = tmp_path / "use_api.py"  # a script beside the user's packages: its folder comes first on sys.path
     script.write_text(
@@ -69,5 +73,7 @@ def test_a_users_own_packages_do_not_shadow_ours(tmp_path):
         "r = bb.solve(p, 'ga', params={'pop_size': 10}, max_evals=50, seed=1)\n"
         "print(r.verified, bb.exact(p).status)\n"
     )
-    used = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    used = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert used.returncode == 0 and used.stdout.split() == ["True", "optimal"], used.stderr

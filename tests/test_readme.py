@@ -112,7 +112,10 @@ def test_broken_plugins_are_one_line_each_and_the_rest_still_loads(tmp_path):
     warnings = [line for line in listed.stderr.splitlines() if line]
     assert len(warnings) == 4 and all(line.startswith("warning: plugin ") for line in warnings), listed.stderr
     text = "\n".join(warnings)
-    assert "'ghost' (entry point bilevel_bench.families: ghost = bb_no_such_module:FAMILY from distribution bb-broken" in text
+    assert (
+        "'ghost' (entry point bilevel_bench.families: ghost = bb_no_such_module:FAMILY from distribution bb-broken"
+        in text
+    )
     assert "ModuleNotFoundError" in text and "'hollow'" in text and "AttributeError" in text
     assert "'inventory'" in text and "named 'toy', not 'inventory'" in text
     assert "'wrong'" in text and "expected a bilevel_bench.heuristics.registry.Heuristic, got int" in text

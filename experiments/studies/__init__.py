@@ -40,7 +40,7 @@ def _resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
     if callable(ref):
         return ref
     module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 # The shipped studies (registered in pyproject.toml); their modules are imported when a grid runs them.
@@ -59,7 +59,11 @@ SWEEP = Study(
 
 
 def _study_problem(obj: Any) -> str | None:
-    return None if isinstance(obj, Study) else f"expected a bilevel_bench.experiments.studies.Study, got {type(obj).__name__}"
+    return (
+        None
+        if isinstance(obj, Study)
+        else f"expected a bilevel_bench.experiments.studies.Study, got {type(obj).__name__}"
+    )
 
 
 @cache
