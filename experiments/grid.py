@@ -54,7 +54,7 @@ from typing import Any
 
 from bilevel_bench import __version__
 from bilevel_bench.errors import InputError
-from bilevel_bench.heuristics.registry import get_heuristic
+from bilevel_bench.heuristics.registry import ProblemInfo, get_heuristic
 from bilevel_bench.heuristics.run import Budget
 from bilevel_bench.instance import Instance
 from bilevel_bench.problem import TIE_BREAKS
@@ -266,6 +266,7 @@ def parse_grid(config: dict[str, Any], source: str, base_dir: Path = Path(".")) 
     exact_limit = _seconds(exact_cfg, "time_limit_s", source, "exact.time_limit_s", default=60.0)
     heuristics = _parse_heuristics(config, source)
     problems = _parse_problems(config, exact_on, source, base_dir, budget, {h.label for h in heuristics})
+    _check_compatible(problems, heuristics, tie_break, source)
     return Grid(
         source,
         name,
@@ -330,6 +331,19 @@ def _parse_problems(
         only = _block_heuristics(block, labels, source, key)
         out.append(ProblemBlock(family, instances, exact, options, only, _block_budget(block, budget, source, key)))
     return out
+
+
+def _check_compatible(
+    problems: list[ProblemBlock], heuristics: list[HeuristicEntry], tie_break: str, source: str
+) -> None:
+    """Every heuristic of a block handles the leader variables of every instance of it (before anything runs)."""
+    for b, block in enumerate(problems):
+        entries = [h for h in heuristics if block.heuristics is None or h.label in block.heuristics]
+        for i, (spec, instance) in enumerate(block.instances.items()):
+            info = ProblemInfo.of(block.family.make_problem(instance, tie_break, **block.options))
+            for entry in entries:
+                where = f"problems[{b}].instances[{i}]"
+                get_heuristic(entry.name).check_problem(info, source, f"{where} ({spec!r}) x heuristic {entry.label!r}")
 
 
 def _block_heuristics(block: dict[str, Any], labels: set[str], source: str, key: str) -> list[str] | None:

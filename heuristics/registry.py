@@ -24,6 +24,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bilevel_bench.errors import InputError
 from bilevel_bench.plugins import HEURISTICS as HEURISTIC_GROUP
 from bilevel_bench.plugins import load_group
@@ -43,6 +45,14 @@ class ProblemInfo:
 
     n_var: int
     n_integer: int
+    n_binary: int = 0  # integer variables with bounds [0, 1]
+
+    @classmethod
+    def of(cls, problem: Any) -> ProblemInfo:
+        lb, ub = problem.bounds()
+        mask = np.asarray(problem.integer_mask(), dtype=bool)
+        binary = mask & (np.asarray(lb) == 0) & (np.asarray(ub) == 1)
+        return cls(problem.n_var, int(mask.sum()), int(binary.sum()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +61,13 @@ class Heuristic:
 
     ``build(params, info)`` returns a fresh pymoo algorithm. ``ranges`` bounds numeric parameters (closed
     interval); numeric parameters without a range must be positive and at most :data:`DEFAULT_HIGH`.
-    ``convergence(params)`` is the algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when it fires before the budget is
-    used up, the run restarts the algorithm with a new seed. ``objectives`` marks a heuristic that
-    optimises the family's bi-objective view (leader value, follower welfare) instead of the leader value.
+    ``convergence(params)`` is the algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when
+    it fires before the budget is used up, the run restarts the algorithm with a new seed. ``objectives``
+    marks a heuristic that optimises the family's bi-objective view (leader value, follower welfare)
+    instead of the leader value. ``variables`` are the kinds of leader variables its operators handle:
+    ``real``; ``integer`` (real-coded operators reach integers through the canonical map's rounding, as
+    documented); ``binary`` only where the operators move in {0, 1} natively (bit flips, integer
+    sampling): a problem with binary variables is refused by the others rather than silently rounded.
     """
 
     name: str
@@ -63,6 +77,18 @@ class Heuristic:
     ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     convergence: Callable[[dict[str, Any]], Termination] | None = None
     objectives: bool = False
+    variables: tuple[str, ...] = ("real", "integer")
+
+    def check_problem(self, info: ProblemInfo, source: str = "<heuristic>", key: str = "heuristic") -> None:
+        """Refuse a problem whose leader variables this heuristic's operators do not handle."""
+        if info.n_binary and "binary" not in self.variables:
+            raise InputError(
+                source,
+                key,
+                f"{self.name!r} does not handle binary leader variables ({info.n_binary} of {info.n_var}); its "
+                f"operators are real-coded. Use one of the heuristics that move in {{0, 1}}: "
+                f"{', '.join(h for h, spec in heuristics().items() if 'binary' in spec.variables)}",
+            )
 
     def parameters(self, overrides: dict[str, Any] | None, source: str = "<cli>", key: str = "params") -> dict:
         """Defaults updated with ``overrides``; unknown names and wrong types are refused."""
@@ -231,6 +257,7 @@ MIXED_GA = Heuristic(
     _mixed_ga,
     dict(GA_DEFAULTS),
     ranges=GA_RANGES,
+    variables=("real", "integer", "binary"),
 )
 MEMETIC_GA = Heuristic(
     "memetic_ga",
@@ -238,6 +265,7 @@ MEMETIC_GA = Heuristic(
     _memetic_ga,
     {**GA_DEFAULTS, "ls_every": 10, "ls_iters": 5, "ls_step": 0.2},
     ranges={**GA_RANGES, "ls_step": (1e-9, 1.0)},
+    variables=("real", "integer", "binary"),
 )
 DE = Heuristic(
     "de",
@@ -280,6 +308,7 @@ RANDOM_SEARCH = Heuristic(
     "uniform random sampling of the leader's box (the floor)",
     _random_search,
     {"batch_size": 50},
+    variables=("real", "integer", "binary"),
 )
 NSGA2 = Heuristic(
     "nsga2",
@@ -289,6 +318,7 @@ NSGA2 = Heuristic(
     dict(GA_DEFAULTS),
     ranges=GA_RANGES,
     objectives=True,
+    variables=("real", "integer", "binary"),
 )
 
 

@@ -95,7 +95,8 @@ def run_heuristic(
     spec = get_heuristic(heuristic)
     resolved = spec.parameters(params)
     budget.check()
-    info = ProblemInfo(problem.n_var, int(problem.integer_mask().sum()))
+    info = ProblemInfo.of(problem)
+    spec.check_problem(info)
     start = time.perf_counter()
     status, error = "ok", ""
     restarts: list[int] = []  # one entry per restart, kept when the budget's exception ends the run

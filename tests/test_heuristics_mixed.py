@@ -49,10 +49,15 @@ class ToyProblem(BilevelProblem):
 
 
 class FourPointProblem(ToyProblem):
-    """Two binary variables and a fixed real one: four distinct decisions in all."""
+    """Two integer variables in {1, 2} and a fixed real one: four distinct decisions in all."""
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(3), np.array([1.0, 1.0, 0.0])
+        return np.array([1.0, 1.0, 0.0]), np.array([2.0, 2.0, 0.0])
+
+
+class BinaryProblem(ToyProblem):
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(3), np.array([1.0, 1.0, 1.0])
 
 
 def pymoo_toy(hi: int = 3) -> PymooProblem:
@@ -89,7 +94,7 @@ def test_a_ga_on_four_points_restarts_and_still_ends_on_its_budget():
     run = run_heuristic(FourPointProblem(), "ga", {"pop_size": 4}, seed=1, budget=Budget(max_evals=60))
     assert run.counters.n_unique == 4 and run.counters.n_evals == 60
     assert run.restarts >= 1 and run.stop_reason == "max_evals"
-    assert run.best_value == -(2**2) - 6**2 - 0.25  # best of the four: y = 1, k2 = 1, r = 0
+    assert run.best_value == -(1**2) - 5**2 - 0.25  # best of the four: y = 2, k2 = 2, r = 0
 
 
 # the GAs are covered above (each of their restarts tries 100 matings in vain: slow, so only once)
@@ -98,7 +103,21 @@ def test_every_heuristic_copes_with_a_fixed_variable_and_a_tiny_space(name):
     params = {"pop_size": 4} if "pop_size" in heuristics()[name].defaults else None  # 4 distinct points in all
     run = run_heuristic(FourPointProblem(), name, params, seed=2, budget=Budget(max_evals=120))
     assert run.counters.n_evals == 120 and run.counters.n_unique <= 4
-    assert run.best_value == -(2**2) - 6**2 - 0.25
+    assert run.best_value == -(1**2) - 5**2 - 0.25
+
+
+@pytest.mark.parametrize("name", sorted(heuristics()))
+def test_binary_leader_variables_are_refused_by_real_coded_heuristics(name):
+    binary = "binary" in heuristics()[name].variables
+    if name == "nsga2":
+        return  # needs a bi-objective view the toy does not declare (tested above)
+    if binary:
+        run = run_heuristic(BinaryProblem(), name, None, seed=1, budget=Budget(max_evals=40))
+        assert run.best_x is not None and list(run.best_x[:2]) == [1.0, 1.0]  # y = k1 = 1, k2 = 1: -4 - 36
+        assert -40.25 <= run.best_value <= -40.0  # and -(r - 0.5)^2 for the real r in [0, 1]
+    else:
+        with pytest.raises(InputError, match=f"'{name}' does not handle binary leader variables"):
+            run_heuristic(BinaryProblem(), name, None, seed=1, budget=Budget(max_evals=40))
 
 
 def test_nsga2_refuses_a_family_without_a_bi_objective_view():
