@@ -215,11 +215,19 @@ def _run_study(grid: Any, out_dir: Path) -> int:
     return 0
 
 
+#: The longest time limit a command accepts (about 4 months; beyond it a typo is likelier than an intent).
+MAX_SECONDS = 10**7
+
+
 def _cmd_exact(args: argparse.Namespace) -> int:
     from bilevel_bench.registry import get_family, resolve_instance
 
-    if not (args.time_limit > 0 and math.isfinite(args.time_limit)):
-        raise InputError("<cli>", "--time-limit", f"must be a positive number of seconds, got {args.time_limit}")
+    if not (math.isfinite(args.time_limit) and 0 < args.time_limit <= MAX_SECONDS):
+        raise InputError(
+            "<cli>",
+            "--time-limit",
+            f"must be a positive number of seconds up to {MAX_SECONDS:g}, got {args.time_limit}",
+        )
     family = get_family(args.problem)
     options = _options(family, args.option)
     instance = resolve_instance(family, args.instance)
