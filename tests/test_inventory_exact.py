@@ -68,8 +68,10 @@ def test_decision_setups_and_finite_space_still_verify():
     assert result.status == "optimal" and result.verification == "agree"
 
 
-def test_pessimistic_exact_is_declared_out_of_scope(seed):
-    assert solve_kkt(InventoryProblem(seed, "pessimistic")).status == "unsupported"
+def test_the_pessimistic_seed_is_unbounded(seed):
+    """Uncapped, the pessimistic customer subcontracts and holds without limit (README): no number is reported."""
+    result = InventoryProblem(seed, "pessimistic").exact(time_limit=60)
+    assert result.status == "unbounded" and np.isnan(result.objective)
 
 
 @pytest.mark.parametrize("s", [1, 2])

@@ -209,3 +209,24 @@ def test_bad_inputs_raise_input_errors():
         paper_instance().replace(Dmax=np.full(10, 10.0)).validate("x.json")
     with pytest.raises(InputError, match="seller"):
         SellerBestResponseProblem(paper_instance(), seller=10)
+
+
+def test_the_buyer_is_never_infeasible_and_a_cut_cpsat_is_a_limit(monkeypatch):
+    """Refusing every offer is always feasible, so every enumerated response is optimal with infeasibility 0;
+    the CP-SAT path (n > 12) stopped before proving its answer gives status ``limit``, which the core ranks
+    as an infeasible candidate (nan value, violation >= FOLLOWER_FAILURE_VIOLATION)."""
+    from bilevel_bench.problem import FOLLOWER_FAILURE_VIOLATION
+    from bilevel_bench.problems.seller_buyer import follower
+
+    inst = paper_instance()
+    problem = SellerBestResponseProblem(inst)
+    lb, ub = problem.bounds()
+    for x in (lb, ub, np.array([lb[0], ub[1]]), np.array([ub[0], lb[1]])):
+        evaluation = problem.evaluate(x)
+        assert evaluation.follower.status == "optimal" and evaluation.follower.infeasibility == 0.0
+    big = generate(13, 0)
+    monkeypatch.setattr(follower, "solve_buyer_cpsat", lambda *args, **kwargs: (np.zeros(13, bool), 0, "unknown"))
+    response = follower.buyer_response(big, big.Dmax, np.full(13, 2.0))
+    assert response.status == "limit"
+    evaluation = SellerBestResponseProblem(big).evaluate(np.array([big.Dmax[0], 2.0]))
+    assert math.isnan(evaluation.value) and evaluation.violation >= FOLLOWER_FAILURE_VIOLATION

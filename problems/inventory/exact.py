@@ -1,36 +1,43 @@
-"""Exact single-level baseline: the follower's KKT conditions with big-M complementarity (a MILP).
+"""Exact optimistic baseline: the follower's KKT conditions with big-M complementarity, by :mod:`bilevel_bench.kkt`.
 
-This is the Fortuny-Amat/McCarl reformulation that PAO's ``pao.pyomo.FA`` applies to the same model, with
-every big-M **derived from the instance** (never a guessed 1e6: the spec reports a false optimum
-234,889.53 at M = 1e7). The follower LP (``follower.py``) is written as
+This is the Fortuny-Amat/McCarl reformulation that PAO's ``pao.pyomo.FA`` applies to the same model, built
+by the core's generic KKT builder (:mod:`bilevel_bench.kkt`, equations (K1)-(K7) there) from the follower LP
+of ``follower.follower_lp``: y = (d, I, S), ``A_ub y <= b_ub + B_ub (x, v)`` (space rows, then the demand set
+``-Dd d <= -(d0 + Dv v)``), ``A_eq y = (x, v)``'s production part (material balance), ``0 <= y <= ub``
+(ub = the caps on I and S, or inf). The leader's part (:func:`kkt_inputs`): the box of (x, v), resources,
+setup binaries ``x <= xmax z`` (``setup = "decision"``) and F = p d - c x - h I - s S - v - f z - r y.
+Maximising F over all KKT points picks the follower's optimal response best for the leader: the optimistic
+reading, by construction.
 
-    min c'y   s.t.  G y >= g(x, v)   (lambda >= 0):  demand rows Dd d >= d0 + Dv v, space rows -B I_t >= -cap_t
-                    E y  = x         (mu free):      material balance
-                    y >= 0           (nu = c - G'lambda - E'mu >= 0, the reduced costs)
-
-and its KKT conditions are primal feasibility, dual feasibility and complementarity
-``lambda_i (G_i y - g_i) = 0`` and ``nu_k y_k = 0``, each made linear with one binary and two big-Ms.
-Maximising the leader's F over all KKT points picks, among the follower's optimal responses, the one best
-for the leader: the optimistic reading, by construction.
-
-Derivation of the bounds (:func:`kkt_bounds`). Optimal duals are the (super)gradients of the follower's
-value function phi, so every optimal dual component is bounded by a directional derivative of phi, which
-a feasible repair of the follower's solution bounds from above:
+Big-Ms (every one derived, never a guessed 1e6: the spec reports a false optimum 234,889.53 at M = 1e7).
+The generic builder derives the primal and slack bounds from LPs over the high-point relaxation; the dual
+bounds come from this family's structure (:func:`kkt_bounds`, supplied as proven). Optimal duals are the
+(super)gradients of the follower's value function phi, so every optimal dual component is bounded by a
+directional derivative of phi, which a feasible repair of the follower's solution bounds from above:
 
 - demand row i: raising g_i by e costs at most ``L_i e`` with ``L_i = min{p.delta : Dd delta >= e_i,
   delta >= 0}`` (buy delta more, subcontract it), so ``0 <= lambda_i <= L_i``;
 - balance (j,t): taking e more production costs at most ``L+_jt e`` with ``L+_jt = min{p.delta :
-  Dd delta >= 0, delta >= e_jt}``; taking e less costs nothing (subcontract it). So ``0 <= mu_jt <= L+_jt``;
+  Dd delta >= 0, delta >= e_jt}`` (buy it at once); taking e less costs nothing (subcontract it). So
+  ``0 <= mu_jt <= L+_jt`` (``-L+_jt <= mu_jt <= 0`` in :mod:`bilevel_bench.kkt`'s sign convention);
 - space row t: freeing e of space costs at most ``max_j L+_jt / B_j`` (buy more of a product held then).
 
 Primal bounds: phi <= phi_max = phi(xmax, g_max), one LP, since phi is nondecreasing in both, so
 ``d <= phi_max / p``; in a leader-optimal response no unit is subcontracted beyond the remaining demand
 (s > 0, h >= 0), so ``S[j,t] <= sum_{t' >= t} dmax[j,t']`` and ``I[j,t] <= sum_{t' <= t} (xmax + Smax)``.
-Slacks and reduced costs are then bounded by interval arithmetic. Caps on I and S (the pessimistic
-setting) are out of scope for this baseline, as the spec allows.
 
-Every result is re-verified: the follower is solved again for the MILP's (x, v) and the reported
-objective is that bilevel value; the MILP's own objective goes into the notes.
+Caps (optimistic reading). Every repair above subcontracts or buys, never stores, so a cap on inventory I
+leaves the argument intact: with ``inventory_cap`` alone the bounds stay proven and the result certified.
+A cap on subcontracting S breaks the two repairs that subcontract; then the dual bounds are the largest
+components over the enumerated vertices of the (x-independent) dual polyhedron when that is small
+(:func:`bilevel_bench.kkt.vertex_dual_bounds`: proven), and otherwise the uncapped values widened tenfold,
+*assumed*: the MILP's answer is then reported ``feasible`` (a verified incumbent, optimality not certified),
+never ``optimal``.
+
+The pessimistic reading is another formulation: :func:`solve_exact` (and :func:`solve_kkt`) dispatch it to
+:func:`_solve_pessimistic`, the one place where ``pessimistic.py`` is wired in.
+
+The core re-verifies every result (:func:`bilevel_bench.verify.verified_exact`); this module does not.
 """
 
 from __future__ import annotations
@@ -39,17 +46,25 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ortools.linear_solver import pywraplp
+import ortools.linear_solver.pywraplp as pywraplp
 
+from bilevel_bench import kkt
 from bilevel_bench.lp import LinearProgram, solve_lp
-from bilevel_bench.problem import OPTIMAL, ExactResult
+from bilevel_bench.problem import OPTIMAL, ExactResult, ExactStatus
+from bilevel_bench.problems.inventory.follower import follower_lp
 from bilevel_bench.problems.inventory.instance import InventoryInstance
 
-MIP_SOLVERS = ("SCIP", "HIGHS")
-MIP_GAP = 1e-9  # relative gap at which the MILP counts as solved
-VERIFY_TOL = 1e-6  # relative agreement of MILP objective and re-verified bilevel value
+if TYPE_CHECKING:
+    from bilevel_bench.problems.inventory.problem import InventoryProblem
+
+MIP_SOLVERS = kkt.MIP_SOLVERS
+MIP_GAP = kkt.MIP_GAP
+#: With subcontracting capped and too many dual bases to enumerate, the uncapped dual bounds times this
+#: are *assumed* (the result is then never certified optimal).
+ASSUMED_FACTOR = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +97,6 @@ def _min_cost_lift(inst: InventoryInstance, lower_rows: np.ndarray, lower_vars: 
 def _largest_follower_cost(inst: InventoryInstance, xmax: np.ndarray, g_max: np.ndarray) -> float:
     """phi at (xmax, g_max): an upper bound of phi over the leader's box, because phi is nondecreasing in
     the demand rows' right-hand sides (lambda >= 0) and in production (mu >= 0)."""
-    from bilevel_bench.problems.inventory.follower import follower_lp
-
     lp = follower_lp(inst, xmax.reshape(inst.n, inst.T), np.zeros((inst.n, inst.T)))
     lp = dataclasses.replace(lp, b_ub=np.concatenate([lp.b_ub[: len(lp.b_ub) - len(g_max)], -g_max]))
     result = solve_lp(lp)
@@ -92,15 +105,22 @@ def _largest_follower_cost(inst: InventoryInstance, xmax: np.ndarray, g_max: np.
     return result.value
 
 
-def kkt_bounds(inst: InventoryInstance) -> KKTBounds:
-    """Valid bounds on the follower's optimal duals and on the leader-optimal primal response."""
+def _lifts(inst: InventoryInstance) -> tuple[np.ndarray, np.ndarray]:
     m, nT = inst.Dd.shape
-    n, T = inst.n, inst.T
-    eye_m, eye_nT = np.eye(m), np.eye(nT)
-    demand_dual = np.array([_min_cost_lift(inst, eye_m[i], np.zeros(nT)) for i in range(m)])
-    balance_dual = np.array([_min_cost_lift(inst, np.zeros(m), eye_nT[k]) for k in range(nT)])
+    demand_dual = np.array([_min_cost_lift(inst, np.eye(m)[i], np.zeros(nT)) for i in range(m)])
+    balance_dual = np.array([_min_cost_lift(inst, np.zeros(m), np.eye(nT)[k]) for k in range(nT)])
     if not (np.isfinite(demand_dual).all() and np.isfinite(balance_dual).all()):
         raise ValueError("a demand row cannot be met by any demand: the KKT big-Ms are not derivable")
+    return demand_dual, balance_dual
+
+
+def kkt_bounds(inst: InventoryInstance) -> KKTBounds:
+    """Valid bounds on the follower's optimal duals and on the leader-optimal primal response (module
+    docstring); not valid with subcontracting capped (ValueError)."""
+    if inst.subcontract_cap is not None:
+        raise ValueError("with subcontracting capped, the value-function bounds of kkt_bounds do not hold")
+    n, T = inst.n, inst.T
+    demand_dual, balance_dual = _lifts(inst)
     cap = inst.space_capacity()
     lift = balance_dual.reshape(n, T) / inst.B[:, None]
     space_dual = np.where(np.isfinite(cap), lift.max(axis=0), np.inf)
@@ -112,152 +132,152 @@ def kkt_bounds(inst: InventoryInstance) -> KKTBounds:
     S = np.cumsum(d_rows[:, ::-1], axis=1)[:, ::-1]  # demand still to come, from t on
     I = np.cumsum(xmax.reshape(n, T) + S, axis=1)
     I = np.minimum(I, cap[None, :] / inst.B[:, None])
+    if inst.inventory_cap is not None:
+        I = np.minimum(I, inst.inventory_cap)
     return KKTBounds(demand_dual, balance_dual, space_dual, d, I.ravel(), S.ravel(), phi_max)
 
 
-def build_kkt_model(problem, solver_name: str = "SCIP") -> tuple[pywraplp.Solver, dict]:
-    """The KKT single-level MILP as an OR-Tools model, with handles to its leader variables."""
-    inst: InventoryInstance = problem.instance
-    if solver_name not in MIP_SOLVERS:
-        raise ValueError(f"solver {solver_name!r} is not one of {MIP_SOLVERS}")
-    n, T = inst.n, inst.T
-    nT, m = n * T, len(inst.d0)
-    bounds = kkt_bounds(inst)
-    solver = pywraplp.Solver.CreateSolver(solver_name)
-    xmax, vmax = problem.bounds()[1][:nT], inst.vmax.ravel()
-    x = [solver.NumVar(0.0, float(xmax[k]), f"x_{k}") for k in range(nT)]
-    v = [solver.NumVar(0.0, float(vmax[k]), f"v_{k}") for k in range(nT)]
-    if inst.setup == "decision":
-        z = [solver.BoolVar(f"z_{k}") for k in range(nT)]
-        for k in range(nT):
-            solver.Add(x[k] <= float(xmax[k]) * z[k])
-    else:
-        z = [1.0] * nT
-    for i in range(inst.q):  # leader resources
+# -- the generic KKT builder's inputs ----------------------------------------------------------------
+
+
+def _affine_follower(inst: InventoryInstance) -> kkt.AffineLP:
+    """The follower LP of ``follower_lp`` as an affine map of the flat leader vector (x, v)."""
+    shape, nT = (inst.n, inst.T), inst.n * inst.T
+
+    def build(xv: np.ndarray) -> LinearProgram:
+        return follower_lp(inst, xv[:nT].reshape(shape), xv[nT:].reshape(shape))
+
+    return kkt.AffineLP.from_function(build, 2 * nT)
+
+
+def _leader(problem: InventoryProblem) -> kkt.LeaderSpec:
+    """F = p d - c x - h I - s S - v - f z - r y, resources, and x <= xmax z for setup decisions."""
+    inst = problem.instance
+    n, T, nT = inst.n, inst.T, inst.n * inst.T
+    lb, ub = problem.bounds()
+    resources = np.zeros((inst.q * T, 2 * nT))
+    for i in range(inst.q):
         for t in range(T):
-            terms = [inst.a[i, j, t] * x[j * T + t] for j in range(n) if inst.a[i, j, t] > 0]
-            if terms:
-                solver.Add(solver.Sum(terms) <= float(inst.b[i, t]))
-    y_ub = np.concatenate([bounds.d, bounds.I, bounds.S])
-    y = [solver.NumVar(0.0, float(y_ub[k]), f"y_{k}") for k in range(3 * nT)]
-    d, I, S = y[:nT], y[nT : 2 * nT], y[2 * nT :]
+            resources[i * T + t, np.arange(n) * T + t] = inst.a[i, :, t]
+    used = np.any(resources != 0, axis=1)
+    rows_x, rhs = resources[used], inst.b.ravel()[used]
+    constant = -float(inst.r @ inst.y)
+    spec: dict[str, Any] = {}
+    if inst.setup == "decision":  # z[k] binary, x[k] <= xmax[k] z[k], cost f z
+        link = np.hstack([np.eye(nT), np.zeros((nT, nT))])
+        rows_w = np.vstack([np.zeros((len(rhs), nT)), -np.diag(ub[:nT])])
+        rows_x, rhs = np.vstack([rows_x, link]), np.concatenate([rhs, np.zeros(nT)])
+        spec = {"w_lb": np.zeros(nT), "w_ub": np.ones(nT), "w_integer": np.ones(nT, bool), "obj_w": -inst.f.ravel()}
+        spec["rows_w"] = rows_w
+    else:
+        constant -= float(inst.f.sum())
+    return kkt.LeaderSpec(
+        lb=lb,
+        ub=ub,
+        sense="max",
+        obj_x=np.concatenate([-inst.c.ravel(), -np.ones(nT)]),
+        obj_y=np.concatenate([inst.p.ravel(), -inst.h.ravel(), -inst.s.ravel()]),
+        constant=constant,
+        rows_x=rows_x,
+        rows_y=np.zeros((len(rhs), 3 * nT)),
+        rows_rhs=rhs,
+        **spec,
+    )
 
-    # G y >= g(v): demand rows then finite space rows, with their dual bounds and g's range
-    cap = inst.space_capacity()
-    space_t = np.flatnonzero(np.isfinite(cap))
-    G = np.zeros((m + len(space_t), 3 * nT))
-    G[:m, :nT] = inst.Dd
-    for row, t in enumerate(space_t):
-        G[m + row, nT + np.arange(n) * T + t] = -inst.B
-    dual_ub = np.concatenate([bounds.demand_dual, bounds.space_dual[space_t]])
 
-    def g_expr(i: int):
-        if i < m:
-            return float(inst.d0[i]) + solver.Sum([inst.Dv[i, k] * v[k] for k in np.flatnonzero(inst.Dv[i])])
-        return -float(cap[space_t[i - m]])
-
-    g_min = np.concatenate([inst.d0 + np.minimum(inst.Dv, 0.0) @ vmax, -cap[space_t]])
-    lam = [solver.NumVar(0.0, float(dual_ub[i]), f"lam_{i}") for i in range(len(dual_ub))]
-    mu = [solver.NumVar(0.0, float(bounds.balance_dual[k]), f"mu_{k}") for k in range(nT)]
-    for i, row in enumerate(G):
-        active = solver.BoolVar(f"u_{i}")  # 1: the row may bind (lambda free), 0: lambda = 0
-        lhs = solver.Sum([row[k] * y[k] for k in np.flatnonzero(row)])
-        slack_ub = float(np.maximum(row, 0.0) @ y_ub - g_min[i])
-        solver.Add(lhs >= g_expr(i))
-        solver.Add(lam[i] <= float(dual_ub[i]) * active)
-        solver.Add(lhs - g_expr(i) <= slack_ub * (1 - active))
-
-    # E y = x (material balance) and the reduced costs nu = c - G'lambda - E'mu >= 0
-    E = np.hstack([np.eye(nT), np.eye(nT), -np.eye(nT)])
-    for j in range(n):
-        for t in range(1, T):
-            E[j * T + t, nT + j * T + t - 1] = -1.0
-    for k in range(nT):
-        solver.Add(solver.Sum([E[k, c] * y[c] for c in np.flatnonzero(E[k])]) == x[k])
-    cost = np.concatenate([inst.p.ravel(), np.zeros(2 * nT)])
-    lam_ub, mu_ub = dual_ub, bounds.balance_dual
-    for c_idx in range(3 * nT):
-        g_col, e_col = G[:, c_idx], E[:, c_idx]
-        nu = (
-            cost[c_idx]
-            - solver.Sum([g_col[i] * lam[i] for i in np.flatnonzero(g_col)])
-            - solver.Sum([e_col[k] * mu[k] for k in np.flatnonzero(e_col)])
+def _supplied(inst: InventoryInstance, plp: kkt.AffineLP) -> kkt.SuppliedBounds | None:
+    """The family's dual (and primal) bounds on ``follower_lp``'s rows; None where kkt.py should derive them."""
+    nT, m = inst.n * inst.T, len(inst.d0)
+    n_space = len(plp.b_ub) - m
+    demand = np.hstack([-inst.Dd, np.zeros((m, 2 * nT))])
+    if not np.array_equal(plp.A_ub[n_space:], demand) or np.any(plp.A_ub[:n_space, :nT]):
+        raise ValueError("follower_lp's row layout changed (space rows, then demand rows): update _supplied")
+    finite = np.isfinite(inst.space_capacity())
+    if inst.subcontract_cap is None:
+        b = kkt_bounds(inst)
+        return kkt.SuppliedBounds(
+            y_hi=np.concatenate([b.d, b.I, b.S]),
+            lam_hi=np.concatenate([b.space_dual[finite], b.demand_dual]),
+            mu_lo=-b.balance_dual,
+            mu_hi=np.zeros(nT),
+            proven=True,
+            argument="inventory value-function bounds (kkt_bounds)",
         )
-        nu_ub = float(cost[c_idx] + np.maximum(-g_col, 0.0) @ lam_ub + np.maximum(-e_col, 0.0) @ mu_ub)
-        at_zero = solver.BoolVar(f"w_{c_idx}")  # 1: y_k = 0 (nu free), 0: nu = 0
-        solver.Add(nu >= 0)
-        solver.Add(nu <= nu_ub * at_zero)
-        solver.Add(y[c_idx] <= float(y_ub[c_idx]) * (1 - at_zero))
+    if kkt.vertex_dual_bounds(plp) is not None:
+        return None  # kkt.py enumerates the dual vertices: proven
+    demand_dual, balance_dual = _lifts(inst)
+    space = (balance_dual.reshape(inst.n, inst.T) / inst.B[:, None]).max(axis=0)[finite]
+    scale = ASSUMED_FACTOR * max(float(demand_dual.max(initial=0.0)), float(balance_dual.max(initial=0.0)))
+    return kkt.SuppliedBounds(
+        lam_hi=ASSUMED_FACTOR * np.concatenate([space, demand_dual]),
+        mu_lo=np.full(nT, -scale),
+        mu_hi=np.full(nT, scale),
+        proven=False,
+        argument=f"subcontracting capped: uncapped dual bounds x{ASSUMED_FACTOR:g}, assumed",
+    )
 
-    p, c, h, s, f = (arr.ravel() for arr in (inst.p, inst.c, inst.h, inst.s, inst.f))
-    objective = solver.Sum(
-        [p[k] * d[k] - c[k] * x[k] - h[k] * I[k] - s[k] * S[k] - v[k] - f[k] * z[k] for k in range(nT)]
-    ) - float(inst.r @ inst.y)
-    solver.Maximize(objective)
-    return solver, {"x": x, "v": v, "bounds": bounds}
+
+def kkt_inputs(problem: InventoryProblem) -> tuple[kkt.AffineLP, kkt.LeaderSpec, kkt.SuppliedBounds | None]:
+    """What :func:`bilevel_bench.kkt.solve` needs for this problem's optimistic baseline."""
+    plp = _affine_follower(problem.instance)
+    return plp, _leader(problem), _supplied(problem.instance, plp)
 
 
-def write_model(problem, path: str | Path, solver_name: str = "SCIP") -> Path:
+def build_kkt_model(problem: InventoryProblem, solver_name: str = "SCIP") -> tuple[pywraplp.Solver, dict[str, Any]]:
+    """The KKT single-level MILP as an OR-Tools model, with handles to its leader variables and its bounds."""
+    plp, leader, supplied = kkt_inputs(problem)
+    big_ms = kkt.derive_big_ms(plp, leader, supplied)
+    solver, handles = kkt.build_model(plp, leader, big_ms, solver_name)
+    nT = problem.instance.n * problem.instance.T
+    bounds = None if problem.instance.subcontract_cap is not None else kkt_bounds(problem.instance)
+    return solver, {"x": handles.x[:nT], "v": handles.x[nT:], "bounds": bounds, "big_ms": big_ms}
+
+
+def write_model(problem: InventoryProblem, path: str | Path, solver_name: str = "SCIP") -> Path:
     """Write the KKT MILP as ``.lp`` or ``.mps`` (by the file's suffix)."""
     path = Path(path)
-    solver, _ = build_kkt_model(problem, solver_name)
-    if path.suffix == ".lp":
-        text = solver.ExportModelAsLpFormat(False)
-    elif path.suffix == ".mps":
-        text = solver.ExportModelAsMpsFormat(True, False)
-    else:
+    if path.suffix not in (".lp", ".mps"):
         raise ValueError(f"{path}: the model can be written as .lp or .mps, not {path.suffix!r}")
+    solver, _ = build_kkt_model(problem, solver_name)
+    text = solver.ExportModelAsLpFormat(False) if path.suffix == ".lp" else solver.ExportModelAsMpsFormat(True, False)
     path.write_text(text)
     return path
 
 
-def solve_kkt(problem, time_limit: float = 60.0, solver_name: str = "SCIP") -> ExactResult:
-    start = time.perf_counter()
-    inst: InventoryInstance = problem.instance
-    if problem.tie_break != "optimistic":
-        return _unsupported(start, "the KKT baseline is optimistic by construction; pessimistic is out of scope")
-    if inst.inventory_cap is not None or inst.subcontract_cap is not None:
-        return _unsupported(start, "the KKT baseline does not support caps on I or S")
-    solver, handles = build_kkt_model(problem, solver_name)
-    solver.SetTimeLimit(int(max(1.0, time_limit) * 1000))
-    solver.SetNumThreads(1)
-    params = pywraplp.MPSolverParameters()
-    params.SetDoubleParam(params.RELATIVE_MIP_GAP, MIP_GAP)  # default gaps (1e-4) stop short of the optimum
-    if solver_name == "SCIP":
-        # SCIP's presolve, on big-M rows, was seen to cut off the seed optimum and report a false
-        # 229,258.92 as optimal; without presolve it proves 234,652.3156 at every vmax tried.
-        solver.SetSolverSpecificParametersAsString("presolving/maxrounds = 0\n")
-    status = solver.Solve(params)
-    elapsed = time.perf_counter() - start
-    if status == pywraplp.Solver.INFEASIBLE:
-        return ExactResult(math.nan, math.nan, "infeasible", elapsed, {}, f"KKT big-M MILP ({solver_name})")
-    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        return ExactResult(math.nan, math.nan, "feasible", elapsed, {}, f"KKT big-M MILP ({solver_name})")
-    x = np.array([var.solution_value() for var in handles["x"] + handles["v"]])
-    x = problem.repair(np.clip(x, *problem.bounds()))  # solver noise (x = 1e-11 with z = 0) is no production
-    milp_value = solver.Objective().Value()
-    bound = solver.Objective().BestBound()
-    evaluation = problem.evaluate(x)
-    verified = evaluation.feasible and abs(evaluation.value - milp_value) <= VERIFY_TOL * max(1.0, abs(milp_value))
-    notes = f"MILP objective {milp_value:.6f}; re-verified bilevel value {evaluation.value:.6f}"
-    if not verified:
-        notes += " (MISMATCH: the MILP point is not bilevel optimal as solved; check tolerances)"
-    return ExactResult(
-        objective=evaluation.value,
-        bound=bound if status == pywraplp.Solver.FEASIBLE else max(bound, milp_value),
-        status="optimal" if status == pywraplp.Solver.OPTIMAL else "feasible",
-        time_s=time.perf_counter() - start,
-        solution={**problem.decode(x), "x": x.tolist()},
-        method=f"KKT big-M MILP ({solver_name}), big-Ms derived from instance bounds",
-        notes=notes,
-    )
+# -- the baselines -----------------------------------------------------------------------------------
 
 
-def _unsupported(start: float, why: str) -> ExactResult:
-    return ExactResult(math.nan, math.nan, "unsupported", time.perf_counter() - start, {}, "KKT big-M MILP", why)
+def solve_exact(problem: InventoryProblem, time_limit: float = 60.0) -> ExactResult:
+    """The family's exact baseline: the optimistic KKT MILP, or the pessimistic reading's own method."""
+    if problem.tie_break == "pessimistic":
+        return _solve_pessimistic(problem, time_limit)
+    return solve_kkt(problem, time_limit)
 
 
-def solve_by_dual_vertices(problem, vertices: np.ndarray | None = None) -> ExactResult:
+def solve_kkt(problem: InventoryProblem, time_limit: float = 60.0, solver_name: str = "SCIP") -> ExactResult:
+    """The optimistic KKT baseline through :func:`bilevel_bench.kkt.solve` (module docstring)."""
+    if problem.tie_break == "pessimistic":
+        return _solve_pessimistic(problem, time_limit)
+    plp, leader, supplied = kkt_inputs(problem)
+    result = kkt.solve(plp, leader, supplied, time_limit=time_limit, solver_name=solver_name)
+    if result.x is not None:
+        x = np.clip(result.x, *problem.bounds())
+        if result.w is not None and len(result.w):  # setup decisions: no setup, no production (solver noise)
+            nT = problem.instance.n * problem.instance.T
+            x[:nT] = np.where(result.w < 0.5, 0.0, x[:nT])
+        result.x = problem.repair(x)  # resources kept exactly (the MILP keeps them to its tolerance)
+    views = problem.decode(result.x) if result.x is not None else {}
+    return result.as_exact(views, method=f"KKT big-M MILP ({solver_name}, bilevel_bench.kkt)")
+
+
+def _solve_pessimistic(problem: InventoryProblem, time_limit: float) -> ExactResult:
+    """Dispatch point of the pessimistic reading (its module, ``pessimistic.py``, is wired here by its author)."""
+    from bilevel_bench.problems.inventory.pessimistic import solve_pessimistic
+
+    return solve_pessimistic(problem, time_limit)
+
+
+def solve_by_dual_vertices(problem: InventoryProblem, vertices: np.ndarray | None = None) -> ExactResult:
     """Independent exact method (no big-M, no KKT): enumerate the follower's dual vertices.
 
     Valid without finite space constraints, caps, or setup decisions. Then the follower's value is
@@ -274,7 +294,7 @@ def solve_by_dual_vertices(problem, vertices: np.ndarray | None = None) -> Exact
     if inst.inventory_cap is not None or inst.subcontract_cap is not None:
         raise ValueError("dual-vertex enumeration does not support caps on I or S")
     vertices = dual_vertices(inst) if vertices is None else vertices
-    best_value, best_x = -math.inf, None
+    best_value, best_x = -math.inf, np.zeros(2 * inst.n * inst.T)
     for lam in vertices:
         lp = _vertex_lp(problem, lam)
         result = solve_lp(lp, maximize=False)
@@ -284,14 +304,14 @@ def solve_by_dual_vertices(problem, vertices: np.ndarray | None = None) -> Exact
     return ExactResult(
         objective=best_value - constant,
         bound=best_value - constant,
-        status="optimal",
+        status=ExactStatus.OPTIMAL,
         time_s=time.perf_counter() - start,
         solution={**problem.decode(best_x), "x": best_x.tolist()},
         method=f"dual-vertex enumeration ({len(vertices)} vertices, one LP each)",
     )
 
 
-def _vertex_lp(problem, lam: np.ndarray) -> LinearProgram:
+def _vertex_lp(problem: InventoryProblem, lam: np.ndarray) -> LinearProgram:
     """Over z = (x, v, d, I, S): min -F' s.t. resources, balance, D(v), p.d <= lam @ g(v)."""
     inst: InventoryInstance = problem.instance
     n, T, nT, m = inst.n, inst.T, inst.n * inst.T, len(inst.d0)

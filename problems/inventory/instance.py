@@ -12,11 +12,16 @@ seed code leaves the constraint out, which is the same when y = 1).
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+import math
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from bilevel_bench.instance import Instance, array_field, require
+from bilevel_bench.problem import OPTIMAL
+
+if TYPE_CHECKING:
+    from bilevel_bench.lp import LinearProgram
 
 SETUP_MODES = ("fixed", "decision")
 
@@ -111,7 +116,8 @@ class InventoryInstance(Instance):
         self._check_follower_feasible(source)
 
     def _check_follower_feasible(self, source: str) -> None:
-        """The demand set must be non-empty for every advertising level, and coverable by subcontracting."""
+        """The demand set must be non-empty at v = vmax, and some leader decision must leave the customer a
+        feasible plan: caps that make the follower infeasible for every decision are refused."""
         from bilevel_bench.problems.inventory.follower import demand_floor_cost  # avoids an import cycle
 
         vmax_demand = demand_floor_cost(self, self.vmax)
@@ -121,17 +127,71 @@ class InventoryInstance(Instance):
             "Dd",
             "the demand set D(v) is empty or unbounded below at v = vmax (no demand the customer can buy)",
         )
-        if self.subcontract_cap is not None:
-            # With capped subcontracting, zero production must still cover the least demand at v = 0.
-            from bilevel_bench.problems.inventory.follower import solve_follower
+        if self.inventory_cap is None and self.subcontract_cap is None:
+            return  # unlimited subcontracting covers any demand, buying absorbs any production
+        if some_follower_feasible(self):
+            return
+        caps = {"inventory_cap": self.inventory_cap, "subcontract_cap": self.subcontract_cap}
+        given = [key for key, value in caps.items() if value is not None]
+        blamed = [key for key in given if some_follower_feasible(_without(self, key))]
+        key = blamed[0] if blamed else given[-1]
+        others = [f"{other} = {caps[other]}" for other in given if other != key]
+        with_others = f" (with {', '.join(others)})" if others else ""
+        require(
+            False,
+            source,
+            key,
+            f"{caps[key]}{with_others} makes the follower infeasible for every leader decision: demand cannot be "
+            "met by production, storage and subcontracting within the caps",
+        )
 
-            response = solve_follower(self, np.zeros((self.n, self.T)), np.zeros((self.n, self.T)), "optimistic")
-            require(
-                response.status == "optimal",
-                source,
-                "subcontract_cap",
-                f"{self.subcontract_cap}: demand cannot be met by subcontracting alone (follower {response.status})",
-            )
+
+def _without(inst: InventoryInstance, cap: str) -> InventoryInstance:
+    if cap == "inventory_cap":
+        return dataclasses.replace(inst, inventory_cap=None)
+    return dataclasses.replace(inst, subcontract_cap=None)
+
+
+def some_follower_feasible(inst: InventoryInstance) -> bool:
+    """Whether some leader decision (x, v) in its box, within the resources, has a feasible follower: one LP
+    over (x, v, d, I, S) jointly."""
+    from bilevel_bench.lp import solve_lp  # avoids an import cycle
+
+    return solve_lp(joint_lp(inst)).status == OPTIMAL
+
+
+def joint_lp(inst: InventoryInstance, objective: np.ndarray | None = None) -> LinearProgram:
+    """The leader's and the follower's constraints together, over (x, v, d, I, S) flattened: every feasible
+    point is a leader decision (x, v) with a feasible follower plan (d, I, S). Zero objective by default."""
+    from bilevel_bench.lp import LinearProgram  # avoids an import cycle
+    from bilevel_bench.problems.inventory.follower import follower_lp
+
+    n, T = inst.n, inst.T
+    nT = n * T
+    lp = follower_lp(inst, np.zeros((n, T)), np.zeros((n, T)))
+    n_space = len(lp.b_ub) - len(inst.d0)
+    resources = np.zeros((inst.q * T, nT))
+    for i in range(inst.q):
+        for t in range(T):
+            resources[i * T + t, np.arange(n) * T + t] = inst.a[i, :, t]
+    v_part = np.zeros((len(lp.b_ub), nT))
+    v_part[n_space:] = inst.Dv  # -Dd d <= -(d0 + Dv v)  as  -Dd d + Dv v <= -d0
+    b_ub = lp.b_ub.copy()
+    b_ub[n_space:] = -inst.d0
+    return LinearProgram(
+        c=np.zeros(5 * nT) if objective is None else objective,
+        A_ub=np.vstack(
+            [
+                np.hstack([resources, np.zeros((len(resources), 4 * nT))]),
+                np.hstack([np.zeros((len(lp.b_ub), nT)), v_part, lp.A_ub]),
+            ]
+        ),
+        b_ub=np.concatenate([inst.b.ravel(), b_ub]),
+        A_eq=np.hstack([-np.eye(nT), np.zeros((nT, nT)), lp.A_eq]),  # balance: A_eq y = x
+        b_eq=np.zeros(nT),
+        lb=np.zeros(5 * nT),
+        ub=np.concatenate([inst.production_bound().ravel(), inst.vmax.ravel(), lp.ub]),
+    )
 
 
 def _shape(instance: InventoryInstance, key: str, shape: tuple[int, ...], source: str) -> None:
@@ -165,7 +225,9 @@ def seed_instance() -> InventoryInstance:
             rd[j * T + t] = coef
         for (j, t), coef in v_terms.items():
             rv[j * T + t] = coef
-        rows_d.append(rd), rows_v.append(rv), consts.append(const)
+        rows_d.append(rd)
+        rows_v.append(rv)
+        consts.append(const)
 
     for j in range(n):  # sum_t d[j,t] >= 100
         row({(j, t): 1.0 for t in range(T)}, {}, 100.0)
@@ -173,7 +235,7 @@ def seed_instance() -> InventoryInstance:
     for j, ratios in ((0, [(2, 3), (1, 2), (3, 4)]), (1, [(1, 2), (1, 4), (3, 5)])):
         for t, (alpha, beta) in enumerate(ratios):
             row({(j, t): -alpha, (j, t + 1): beta}, {}, 0.0)
-    carry = {  # 100 d[j,t] >= sum_{tau <= t} e[j,t,tau] v[j,tau]
+    carry: dict[int, list[list[float]]] = {  # 100 d[j,t] >= sum_{tau <= t} e[j,t,tau] v[j,tau]
         0: [[5], [3, 3.5], [1.5, 2, 3.25], [0.5, 1, 1.75, 3.7]],
         1: [[8], [2, 4], [1.5, 2, 3.1], [0.5, 1, 1.9, 3.9]],
     }
@@ -230,13 +292,24 @@ def advertising_bound(instance: InventoryInstance, factor: float = 2.0) -> np.nd
 # -- the generator -----------------------------------------------------------------------------------
 
 
-def generate(n: int, T: int, q: int, seed: int, setup: str = "fixed") -> InventoryInstance:
+def generate(
+    n: int,
+    T: int,
+    q: int,
+    seed: int,
+    setup: str = "fixed",
+    inventory_cap: float | None = None,
+    subcontract_cap: float | None = None,
+) -> InventoryInstance:
     """A random instance with the seed's structure and orders of magnitude.
 
     Demand set per product: a cumulative floor, ratios between consecutive periods, and advertising that
-    carries over with decaying coefficients. Subcontracting is unbounded, so the follower is feasible for
-    every leader decision (in particular x = 0, v = 0). Resources: one per product (all periods), then
-    shared period resources; every product uses at least one resource in every period.
+    carries over with decaying coefficients. Resources: one per product (all periods), then shared period
+    resources; every product uses at least one resource in every period. Without caps, subcontracting is
+    unbounded, so the follower is feasible for every leader decision (in particular x = 0, v = 0). The
+    optional caps on every I[j,t] and S[j,t] (the setting where the pessimistic reading is bounded) are
+    applied after the draw, so the random data do not depend on them; then the follower may be infeasible
+    for some decisions, and caps that leave it infeasible for every decision are refused.
     """
     require(isinstance(n, int) and 1 <= n <= 50, "generate", "n", f"must be an integer in 1..50, got {n!r}")
     require(isinstance(T, int) and 1 <= T <= 52, "generate", "T", f"must be an integer in 1..52, got {T!r}")
@@ -248,6 +321,13 @@ def generate(n: int, T: int, q: int, seed: int, setup: str = "fixed") -> Invento
         f"must be a non-negative integer, got {seed!r}",
     )
     require(setup in SETUP_MODES, "generate", "setup", f"{setup!r} is not one of {SETUP_MODES}")
+    for key, cap in (("inventory_cap", inventory_cap), ("subcontract_cap", subcontract_cap)):
+        require(
+            cap is None or (isinstance(cap, int | float) and not isinstance(cap, bool) and 0 <= cap < math.inf),
+            "generate",
+            key,
+            f"must be a non-negative number, got {cap!r}",
+        )
     rng = np.random.default_rng(seed)
     p = rng.uniform(50, 160, (n, T)).round()
     c = (p * rng.uniform(0.3, 0.9, (n, T))).round()
@@ -257,7 +337,9 @@ def generate(n: int, T: int, q: int, seed: int, setup: str = "fixed") -> Invento
     a, b = _resources(rng, n, T, q)
     Dd, Dv, d0 = _demand_rows(rng, n, T)
     base = InventoryInstance(
-        name=f"gen-n{n}-T{T}-q{q}-s{seed}",
+        name=f"gen-n{n}-T{T}-q{q}-s{seed}"
+        + (f"-I{inventory_cap}" if inventory_cap is not None else "")
+        + (f"-S{subcontract_cap}" if subcontract_cap is not None else ""),
         seed=seed,
         p=p,
         c=c,
@@ -276,8 +358,15 @@ def generate(n: int, T: int, q: int, seed: int, setup: str = "fixed") -> Invento
         vmax=np.zeros((n, T)),
         setup=setup,
     )
-    instance = dataclasses.replace(base, vmax=advertising_bound(base))
-    instance.validate(f"generate:n={n},T={T},q={q},seed={seed}")
+    instance = dataclasses.replace(
+        base,
+        vmax=advertising_bound(base),
+        inventory_cap=None if inventory_cap is None else float(inventory_cap),
+        subcontract_cap=None if subcontract_cap is None else float(subcontract_cap),
+    )
+    caps = {"inventory_cap": inventory_cap, "subcontract_cap": subcontract_cap}
+    label = "".join(f",{key}={cap}" for key, cap in caps.items() if cap is not None)
+    instance.validate(f"generate:n={n},T={T},q={q},seed={seed}{label}")
     return instance
 
 
@@ -300,21 +389,29 @@ def _resources(rng: np.random.Generator, n: int, T: int, q: int) -> tuple[np.nda
 
 
 def _demand_rows(rng: np.random.Generator, n: int, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows_d, rows_v, consts = [], [], []
+    rows_d: list[np.ndarray] = []
+    rows_v: list[np.ndarray] = []
+    consts: list[float] = []
+
+    def add(rd: np.ndarray, rv: np.ndarray, const: float) -> None:
+        rows_d.append(rd)
+        rows_v.append(rv)
+        consts.append(const)
+
     for j in range(n):
         rd = np.zeros(n * T)
         rd[j * T : (j + 1) * T] = 1.0
-        rows_d.append(rd), rows_v.append(np.zeros(n * T)), consts.append(float(rng.integers(50, 150)))
+        add(rd, np.zeros(n * T), float(rng.integers(50, 150)))
         for t in range(T - 1):  # alpha d[t] <= beta d[t+1], a ratio in [1/4, 1]
             alpha, beta = rng.integers(1, 4), rng.integers(2, 6)
             rd = np.zeros(n * T)
             rd[j * T + t], rd[j * T + t + 1] = -alpha, beta
-            rows_d.append(rd), rows_v.append(np.zeros(n * T)), consts.append(0.0)
+            add(rd, np.zeros(n * T), 0.0)
         for t in range(T):  # 100 d[t] >= sum_{tau <= t} e[t,tau] v[tau], decaying with t - tau
             rd, rv = np.zeros(n * T), np.zeros(n * T)
             rd[j * T + t] = 100.0
             own = rng.uniform(3.0, 8.0)
             for tau in range(t + 1):
                 rv[j * T + tau] = round(own * 0.5 ** (t - tau), 2)
-            rows_d.append(rd), rows_v.append(rv), consts.append(0.0)
+            add(rd, rv, 0.0)
     return np.array(rows_d), np.array(rows_v), np.array(consts)

@@ -9,16 +9,20 @@ with z = 1 as data (``setup = "fixed"``) or z[j,t] = [x[j,t] > 0] (``setup = "de
 below :data:`SNAP` times its bound is set to 0 by :meth:`InventoryProblem.repair`, so a heuristic can
 reach "no setup"). Resource constraints ``sum_j a[i,j,t] x[j,t] <= b[i,t]`` are kept by the repair, which
 scales a period's production down to its tightest resource; the violation is still computed and reported.
+
+The follower is solved by one persistent :class:`~bilevel_bench.problems.inventory.follower.FollowerModel`
+per process (the attribute ``_follower_model``, listed in :attr:`InventoryProblem.transient`: dropped when
+the problem is pickled to a worker and rebuilt there on the first evaluation).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bilevel_bench.problem import BilevelProblem, ExactResult, FollowerResponse
-from bilevel_bench.problems.inventory.follower import solve_follower
+from bilevel_bench.problems.inventory.follower import FollowerModel
 from bilevel_bench.problems.inventory.instance import InventoryInstance
 
 #: In ``setup = "decision"`` mode, production below SNAP * xmax is no production (and no setup).
@@ -29,29 +33,68 @@ class InventoryProblem(BilevelProblem):
     family = "inventory"
     sense = "max"
     instance: InventoryInstance
+    transient: ClassVar[tuple[str, ...]] = ("_follower_model",)
+    _follower_model: FollowerModel | None = None
+
+    def __init__(self, instance: InventoryInstance, tie_break: str = "optimistic") -> None:
+        super().__init__(instance, tie_break)
+        # Flat views of the data, computed once (plain arrays: the problem stays picklable).
+        n, T = instance.n, instance.T
+        self._nT = n * T
+        self._shape = (n, T)
+        self._xmax = instance.production_bound()
+        self._resources = np.zeros((instance.q * T, n * T))  # row i*T+t: a[i, :, t] on the products at t
+        for i in range(instance.q):
+            for t in range(T):
+                self._resources[i * T + t, np.arange(n) * T + t] = instance.a[i, :, t]
+        self._b = instance.b.ravel().astype(float)
+        self._b_scale = 1.0 / np.maximum(self._b, 1.0)  # violation is relative; b may be 0 off-period
+        self._q = instance.q
+        self._p, self._h, self._s = instance.p.ravel(), instance.h.ravel(), instance.s.ravel()
+        self._c, self._f = instance.c.ravel(), instance.f.ravel()
+        self._fixed = float(instance.r @ instance.y) + (float(self._f.sum()) if instance.setup == "fixed" else 0.0)
+        self._snap = (SNAP * self._xmax).ravel()
+        self._period = np.tile(np.arange(T), n)  # the period of each flat index j*T+t
+        self._models_built = 0
+
+    def follower_model(self) -> FollowerModel:
+        """This process's persistent follower model (built on first use)."""
+        if self._follower_model is None:
+            self._follower_model = FollowerModel(self.instance)
+            self._models_built += 1
+        return self._follower_model
+
+    def work_counters(self) -> dict[str, float]:
+        """Follower models built in this process (one per process and problem) and their LP solves."""
+        model = self._follower_model
+        return {"follower_models_built": self._models_built, "follower_lp_solves": model.lp.n_solves if model else 0}
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        inst = self.instance
-        upper = np.concatenate([inst.production_bound().ravel(), inst.vmax.ravel()])
+        upper = np.concatenate([self._xmax.ravel(), self.instance.vmax.ravel()])
         return np.zeros_like(upper), upper
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        shape = (self.instance.n, self.instance.T)
-        half = self.instance.n * self.instance.T
-        return np.asarray(x[:half]).reshape(shape), np.asarray(x[half:]).reshape(shape)
+        flat = np.asarray(x, dtype=float)
+        return flat[: self._nT].reshape(self._shape), flat[self._nT :].reshape(self._shape)
 
     def resource_use(self, X: np.ndarray) -> np.ndarray:
-        return np.einsum("ijt,jt->it", self.instance.a, X)
+        """Resource use [q, T] of production X ([n, T] or flat)."""
+        return (self._resources @ np.ravel(X)).reshape(self._q, -1)
 
     def repair(self, x: np.ndarray) -> np.ndarray:
-        X, V = self.split(x)
-        use = self.resource_use(X)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(use > self.instance.b, self.instance.b / use, 1.0)
-        X = X * ratio.min(axis=0)[None, :]
+        """Scale each period's production down to its tightest resource (decision setups: snap tiny
+        production to 0). Advertising is kept."""
+        flat = np.array(x, dtype=float)
+        X = flat[: self._nT]
+        use = self._resources @ X
+        over = use > self._b
+        if over.any():
+            ratio = np.ones_like(use)
+            np.divide(self._b, use, out=ratio, where=over)  # use > b >= 0 there
+            X *= ratio.reshape(self._q, -1).min(axis=0)[self._period]
         if self.instance.setup == "decision":
-            X = np.where(SNAP * self.instance.production_bound() > X, 0.0, X)
-        return np.concatenate([X.ravel(), V.ravel()])
+            X[self._snap > X] = 0.0
+        return flat
 
     def setup_indicator(self, X: np.ndarray) -> np.ndarray:
         if self.instance.setup == "fixed":
@@ -60,31 +103,32 @@ class InventoryProblem(BilevelProblem):
 
     def follower_response(self, x: np.ndarray) -> FollowerResponse:
         X, V = self.split(x)
-        return solve_follower(self.instance, X, V, self.tie_break)
+        return self.follower_model().solve(X, V, self.tie_break)
 
     def leader_objective(self, x: np.ndarray, response: FollowerResponse) -> float:
-        inst = self.instance
-        X, V = self.split(x)
-        d, I, S = (response.solution[k] for k in ("d", "I", "S"))
-        revenue = float(np.sum(inst.p * d))
-        variable = float(np.sum(inst.c * X + inst.h * I + inst.s * S + V))
-        fixed = float(inst.r @ inst.y) + float(np.sum(inst.f * self.setup_indicator(X)))
-        return revenue - variable - fixed
+        flat = np.asarray(x, dtype=float)
+        X, V = flat[: self._nT], flat[self._nT :]
+        solution = response.solution
+        d, I, S = solution["d"].ravel(), solution["I"].ravel(), solution["S"].ravel()
+        value = float(self._p @ d - self._h @ I - self._s @ S - self._c @ X - V.sum()) - self._fixed
+        if self.instance.setup == "decision":
+            value -= float(self._f @ (X > 0))
+        return value
 
     def objectives(self, x: np.ndarray, response: FollowerResponse) -> tuple[float, float]:
         """Bi-objective view: the manufacturer's profit against minus the customer's cost p.d (both max)."""
         return self.leader_objective(x, response), -float(response.value)
 
     def leader_violation(self, x: np.ndarray, response: FollowerResponse | None) -> float:
-        X, _ = self.split(x)
-        excess = np.maximum(self.resource_use(X) - self.instance.b, 0.0)
-        return float(np.sum(excess / np.maximum(self.instance.b, 1.0)))  # relative; b may be 0 off-period
+        excess = self._resources @ np.asarray(x, dtype=float)[: self._nT] - self._b
+        return float(np.maximum(excess, 0.0) @ self._b_scale)  # relative; b may be 0 off-period
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         X, V = self.split(np.asarray(x, dtype=float))
         return {"production": X.round(6).tolist(), "advertising": V.round(6).tolist()}
 
     def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
-        from bilevel_bench.problems.inventory.exact import solve_kkt
+        """``exact.solve_exact``: the KKT MILP (optimistic), or ``pessimistic.py`` for the pessimistic reading."""
+        from bilevel_bench.problems.inventory.exact import solve_exact
 
-        return solve_kkt(self, time_limit=time_limit)
+        return solve_exact(self, time_limit=time_limit)

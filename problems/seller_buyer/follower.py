@@ -31,6 +31,20 @@ check against the enumeration of the same integer data.
 Ties (sets whose buyer profit is within :func:`bilevel_bench.problem.tie_tolerance` of the best) are broken
 explicitly: first by the sellers' profit (of the ``focal`` seller if one is named, else of all sellers):
 largest when ``optimistic``, smallest when ``pessimistic``; then by accepting lower seller indices first.
+With a ``focal`` seller this is the optimistic/pessimistic reading of that seller's own bilevel problem;
+without one (``focal=None``) it is one rule the buyer applies whatever the offers are (the sellers' game
+uses it for every seller's deviation, ``game.py``).
+
+Infeasibility. The buyer's problem is never infeasible and never unbounded, so
+``FollowerResponse.infeasibility`` stays 0: its feasible set is the 2^n accepted sets, never empty (the
+empty set is always allowed: ST_new_j <= ST_j in eq. 8 lets the buyer refuse every offer, earning 0), and
+every set has a finite profit (finite offers D_j >= Dmin_j > 0 at prices v_j > 0; P, M, Q_j are then
+closed forms; with nothing accepted, demand 0 is the limit P -> infinity, profit 0). The only failures
+are numerical (an offer outside the leader's box, e.g. D_j <= 0, gives a ``ValueError``, which the core
+turns into status ``invalid``; the box violation itself is graded by the problem's ``leader_violation``)
+and the CP-SAT path (n > ENUMERATION_MAX_N) stopped by the run's deadline, which returns status ``limit``.
+The CP-SAT model is bounded by a deterministic time (``max_deterministic_time``, answers do not depend on
+the load) and, inside a run, by :func:`bilevel_bench.limits.solver_seconds`.
 """
 
 from __future__ import annotations
@@ -44,7 +58,8 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
-from bilevel_bench.problem import OPTIMAL, FollowerResponse, tie_tolerance
+from bilevel_bench import limits
+from bilevel_bench.problem import LIMIT, OPTIMAL, FollowerResponse, tie_tolerance
 from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance
 
 ENUMERATION_MAX_N = 12
@@ -99,20 +114,20 @@ def offer_price(inst: SellerBuyerInstance, D: Any, R: Any, sellers: Any = None) 
     D, R = np.asarray(D, dtype=float), np.asarray(R, dtype=float)
     b = R * A * np.sqrt(inst.i / (2.0 * inst.A_b * D))
     root = (b + np.sqrt(b * b + 4.0 * R * C)) / 2.0
-    return root * root
+    return np.asarray(root * root)
 
 
 def markup(inst: SellerBuyerInstance, D: Any, v: Any, sellers: Any = None) -> np.ndarray:
     """R = v / (C_s + A_s / Q(D, v)), the inverse of :func:`offer_price` (increasing in v)."""
     C, A = _costs(inst, sellers)
-    return np.asarray(v, dtype=float) / (C + A / lot_size(inst, D, v))
+    return np.asarray(np.asarray(v, dtype=float) / (C + A / lot_size(inst, D, v)))
 
 
 def seller_profit(inst: SellerBuyerInstance, q: Any, v: Any, sellers: Any = None) -> np.ndarray:
     """Eq. 10 on an accepted quantity q: (v - C_s) q - A_s q / Q with Q the EOQ."""
     C, A = _costs(inst, sellers)
     q, v = np.asarray(q, dtype=float), np.asarray(v, dtype=float)
-    return (v - C) * q - A * np.sqrt(inst.i * v * q / (2.0 * inst.A_b))
+    return np.asarray((v - C) * q - A * np.sqrt(inst.i * v * q / (2.0 * inst.A_b)))
 
 
 def _costs(inst: SellerBuyerInstance, sellers: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -209,8 +224,9 @@ def solve_buyer_cpsat(
     scale: float = CPSAT_SCALE,
     time_limit: float = 60.0,
 ) -> tuple[np.ndarray, int, str]:
-    """CP-SAT (num_workers = 1, deterministic time limit) on :func:`discretise`'s integer data, ties as in :func:`pick`, by two more
-    lexicographic stages. Returns (accepted, integer buyer value, status)."""
+    """CP-SAT (num_workers = 1) on :func:`discretise`'s integer data, ties as in :func:`pick`, by two more
+    lexicographic stages. ``time_limit`` is deterministic time (reproducible under load); inside a run the
+    run's deadline caps wall seconds too. Returns (accepted, integer buyer value, status)."""
     data = discretise(inst, D, v, unit, scale)
     n = len(data.d)
     secondary = np.zeros(n, dtype=np.int64)
@@ -220,33 +236,36 @@ def solve_buyer_cpsat(
         secondary = data.profit
     sign = 1 if tie_break == "optimistic" else -1
     key = [1 << (n - 1 - j) for j in range(n)]
-    fixed: list[tuple[list[int], int]] = []  # (coefficients on x plus revenue flag, value) of earlier stages
+    fixed: list[tuple[int, int]] = []  # (stage, optimal value) of the earlier stages
     accepted = np.zeros(n, dtype=bool)
     value = 0
     for stage in range(3):
         model = cp_model.CpModel()
-        x = [model.NewBoolVar(f"x{j}") for j in range(n)]
-        total = model.NewIntVar(0, int(data.d.sum()), "total")
-        model.Add(total == sum(int(data.d[j]) * x[j] for j in range(n)))
-        rev = model.NewIntVar(int(data.table.min()), int(data.table.max()), "rev")
-        model.AddElement(total, [int(t) for t in data.table], rev)
+        x = [model.new_bool_var(f"x{j}") for j in range(n)]
+        total = model.new_int_var(0, int(data.d.sum()), "total")
+        model.add(total == sum(int(data.d[j]) * x[j] for j in range(n)))
+        rev = model.new_int_var(int(data.table.min()), int(data.table.max()), "rev")
+        model.add_element(total, [int(t) for t in data.table], rev)
         buyer = rev - sum(int(data.cost[j]) * x[j] for j in range(n))
         sec = sum(int(secondary[j]) * x[j] for j in range(n))
         lexi = sum(key[j] * x[j] for j in range(n))
         objectives = [buyer, sign * sec, lexi]
         for earlier, target in fixed:
-            model.Add(objectives[earlier] == target)
-        model.Maximize(objectives[stage])
+            model.add(objectives[earlier] == target)
+        model.maximize(objectives[stage])
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.max_deterministic_time = time_limit  # reproducible, unlike wall seconds
-        status = solver.Solve(model)
+        wall = limits.solver_seconds()
+        if math.isfinite(wall):
+            solver.parameters.max_time_in_seconds = wall
+        status = solver.solve(model)
         if status != cp_model.OPTIMAL:
-            return accepted, value, solver.StatusName(status).lower()
-        accepted = np.array([solver.Value(xj) for xj in x], dtype=bool)
+            return accepted, value, solver.status_name(status).lower()
+        accepted = np.array([solver.value(xj) for xj in x], dtype=bool)
         if stage == 0:
-            value = round(solver.ObjectiveValue())
-        fixed.append((stage, round(solver.ObjectiveValue())))
+            value = round(solver.objective_value)
+        fixed.append((stage, round(solver.objective_value)))
     return accepted, value, OPTIMAL
 
 
@@ -256,13 +275,15 @@ def solve_buyer(
     v: np.ndarray,
     tie_break: str = "optimistic",
     focal: int | None = None,
-) -> BuyerChoice:
-    """Exact buyer choice: enumeration for n <= ENUMERATION_MAX_N, CP-SAT on the discretisation beyond."""
+) -> BuyerChoice | None:
+    """Exact buyer choice: enumeration for n <= ENUMERATION_MAX_N, CP-SAT on the discretisation beyond.
+
+    None when CP-SAT stopped before proving its answer (the run's deadline or its deterministic limit)."""
     if inst.n <= ENUMERATION_MAX_N:
         return enumerate_buyer(inst, D, v, tie_break, focal)
     accepted, _, status = solve_buyer_cpsat(inst, D, v, tie_break, focal)
     if status != OPTIMAL:
-        raise ArithmeticError(f"CP-SAT buyer model {status}")
+        return None
     value = float(revenue(inst, accepted @ D) - accepted @ purchase_cost(inst, D, v))
     return BuyerChoice(accepted, value, f"cpsat(unit={CPSAT_UNIT:g},scale={CPSAT_SCALE:g})", 3)
 
@@ -302,6 +323,8 @@ def buyer_response(
     D, R = np.asarray(D, dtype=float), np.asarray(R, dtype=float)
     v = offer_price(inst, D, R)
     choice = solve_buyer(inst, D, v, tie_break, focal)
+    if choice is None:
+        return FollowerResponse(LIMIT, math.nan, {}, 3, time.perf_counter() - start, "cpsat stopped by a limit")
     outcome = buyer_outcome(inst, D, v, choice.accepted)
     solution = {k: np.asarray(val, dtype=float) for k, val in outcome.items()}
     return FollowerResponse(

@@ -4,16 +4,21 @@
 Leader vector x = (D_j, R_j) in [Dmin_j, Dmax_j] x [1, R_max]; the others' offers are fixed by the option
 ``profile`` (D_1..D_n then R_1..R_n; seller j's own entries are ignored; default :func:`default_start`).
 Leader objective (maximise): seller j's profit, eq. 10, on the buyer's exact response (follower.py), ties
-broken with j as the focal seller.
+broken with j as the focal seller (``optimistic``: in j's favour; ``pessimistic``: against it). Exact
+baseline: ``exact.solve_exact`` (certified best response).
+
+:class:`SellerDeviationProblem`: the same decision and objective, but the buyer breaks ties by its one rule
+for all sellers (no focal seller: the sellers' total profit, then lowest index), as in the sellers' game
+(game.py). Not the family's registered problem: under that rule ``optimistic`` is not "best for j".
 
 :class:`ExploitabilityProblem`: the joint game. Leader vector = all offers (D_1..D_n, R_1..R_n); objective
-(minimise): the exploitability of the profile, computed exactly (exact.py). Its exact baseline is the
-iterated best response with exact best responses (game.py).
+(minimise): the exploitability of the profile under the buyer's one tie rule ``tie_break`` (exact.py).
+Its exact baseline is the iterated best response with exact best responses (``exact.solve_exact_game``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,6 +49,8 @@ class SellerBestResponseProblem(BilevelProblem):
     family = "seller_buyer"
     sense = "max"
     instance: SellerBuyerInstance
+    #: the buyer breaks ties with this seller as the focal one (False: by its one rule for all sellers)
+    focal_ties: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -95,29 +102,19 @@ class SellerBestResponseProblem(BilevelProblem):
         return float(np.sum(np.maximum(low - x, 0.0) + np.maximum(x - high, 0.0)))
 
     def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
-        import time
+        from bilevel_bench.problems.seller_buyer.exact import solve_exact
 
-        from bilevel_bench.problems.seller_buyer.exact import N_GRID, best_response
+        return solve_exact(self, time_limit)
 
-        start = time.perf_counter()
-        D, R = self.full_profile(np.zeros(2))
-        br = best_response(self.instance, self.seller, D, R, self.tie_break)
-        x = np.array([br.D, br.R])
-        check = self.evaluate(x).value  # the buyer solved again at the reported offer
-        notes = (
-            f"threshold price in closed form per accepted set; accepted={br.accepted}; R_max binds={br.at_cap}; "
-            "bound = value found (the D-search is a grid + golden refinement, checked in tests against an "
-            "8001-point grid, not a certificate)"
-        )
-        return ExactResult(
-            objective=check,
-            bound=br.profit,
-            status="optimal",
-            time_s=time.perf_counter() - start,
-            solution={**self.decode(x), "x": x.tolist()},
-            method=f"exact 1-D: grid over D ({N_GRID} points) + golden refinement",
-            notes=notes,
-        )
+
+class SellerDeviationProblem(SellerBestResponseProblem):
+    """Seller ``seller``'s deviation in the game: the buyer's ties by its one rule (no focal seller)."""
+
+    focal_ties: ClassVar[bool] = False
+
+    def follower_response(self, x: np.ndarray) -> FollowerResponse:
+        D, R = self.full_profile(x)
+        return buyer_response(self.instance, D, R, self.tie_break, focal=None)
 
 
 class ExploitabilityProblem(BilevelProblem):
@@ -154,22 +151,9 @@ class ExploitabilityProblem(BilevelProblem):
     def leader_objective(self, x: np.ndarray, response: FollowerResponse) -> float:
         from bilevel_bench.problems.seller_buyer.exact import exploitability
 
-        return exploitability(self.instance, *self.split(x), self.tie_break, self.n_grid)[0]
+        return exploitability(self.instance, *self.split(x), self.tie_break, self.n_grid).value
 
     def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
-        import time
+        from bilevel_bench.problems.seller_buyer.exact import solve_exact_game
 
-        from bilevel_bench.problems.seller_buyer.game import iterated_best_response
-
-        start = time.perf_counter()
-        result = iterated_best_response(self.instance, tie_break=self.tie_break, n_grid=self.n_grid)
-        x = np.concatenate([result.D, result.R])
-        return ExactResult(
-            objective=result.exploitability,
-            bound=0.0,
-            status="optimal" if result.nash else "feasible",
-            time_s=time.perf_counter() - start,
-            solution={**self.decode(x), "x": x.tolist()},
-            method="iterated exact best response (cyclic order, default start)",
-            notes=f"rounds={result.rounds}; nash={result.nash} (tol {result.tol:g})",
-        )
+        return solve_exact_game(self, time_limit)
