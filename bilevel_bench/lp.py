@@ -11,13 +11,17 @@ solve it, with the same answers:
   an attribute listed in the problem's ``transient`` (an OR-Tools model is never pickled).
 
 Tie-breaking (stated once, here): stage 1 solves ``min c @ y``; its optimum ``z1`` is the follower's value.
-Stage 2 adds ``c @ y <= z1 + tol(z1)`` (see :func:`bilevel_bench.problem.tie_tolerance`) and optimises the
-leader's preference over the follower's optimal face: maximise it (optimistic) or minimise it
-(pessimistic). An unbounded stage 2 is reported as ``unbounded``, never as a number. The reported value is
-stage 1's optimum, which is unique whichever optimal response stage 2 returns (the response's own cost
-``c @ y`` is within the tie tolerance of it); the response's preference value is stage 2's optimum, also
-unique. Those two numbers are what the leader's value is made of, so they do not depend on which optimal
-vertex the solver returns, nor on a previous call's warm start.
+Stage 2 optimises the leader's preference over the follower's **optimal face**, exactly: by complementary
+slackness with stage 1's optimal duals, y is optimal if and only if it is feasible, every variable with a
+nonzero reduced cost stays at its bound, and every row with a nonzero dual stays tight; stage 2 imposes
+exactly that (:func:`optimal_face`), plus the cap ``c @ y <= z1 + tol(z1)`` (see
+:func:`bilevel_bench.problem.tie_tolerance`) as a guard. The preference is maximised (optimistic) or
+minimised (pessimistic). (A cap alone would admit responses that mix in a slightly worse alternative, worse
+by up to the tolerance in total: near-ties would then move the leader's value by far more than the
+tolerance.) An unbounded stage 2 is reported as ``unbounded``, never as a number. The reported value is
+stage 1's optimum, which is unique whichever optimal response stage 2 returns; the response's preference
+value is stage 2's optimum, also unique. Those two numbers are what the leader's value is made of, so they
+do not depend on which optimal vertex the solver returns, nor on a previous call's warm start.
 
 Every solve caps its time with :func:`bilevel_bench.limits.solver_seconds` (GLOP's time limit); a solve cut
 by it returns status ``limit``.
@@ -110,6 +114,33 @@ def _residual(
     return max(worst, float((lb - y).max(initial=0.0)), float((y - ub).max(initial=0.0)))
 
 
+#: A reduced cost or dual counts as nonzero beyond this, times (1 + the largest |c|): GLOP's optimality
+#: tolerance is 1e-7 on the scaled model; values below are solver noise around a true zero (a real nonzero
+#: below it could only move the response by a cost below the tie tolerance).
+FACE_TOL = 1e-9
+
+
+def face_tolerance(c: np.ndarray) -> float:
+    return FACE_TOL * (1.0 + float(np.abs(c).max(initial=0.0)))
+
+
+def optimal_face(
+    lb: np.ndarray, ub: np.ndarray, reduced_costs: np.ndarray, duals_ub: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The optimal face of ``min c @ y`` from one optimal dual: the bounds that fix every variable with a
+    nonzero reduced cost at its bound, and the mask of ``A_ub`` rows with a nonzero dual (to be kept tight).
+
+    Complementary slackness: for any dual optimal solution, the primal optimal set is exactly the feasible
+    points that satisfy it, so these bounds and tight rows describe the optimal face, not an approximation.
+    """
+    face_lb, face_ub = lb.copy(), ub.copy()
+    at_lower = reduced_costs > tol  # min: a positive reduced cost holds the variable at its lower bound
+    at_upper = (reduced_costs < -tol) & np.isfinite(ub)
+    face_ub[at_lower] = lb[at_lower]
+    face_lb[at_upper] = ub[at_upper]
+    return face_lb, face_ub, np.abs(duals_ub) > tol
+
+
 @dataclasses.dataclass(frozen=True)
 class LPSolution:
     status: str
@@ -136,6 +167,19 @@ def solve_lp(
     The model is built inside the call (the reference path). ``time_limit`` is capped by the run's deadline;
     ``parameters`` are GLOP's (text format; GLOP's defaults when empty).
     """
+    return _solve_reference(lp, objective, maximize, cap, time_limit, parameters)[0]
+
+
+def _solve_reference(
+    lp: LinearProgram,
+    objective: np.ndarray | None = None,
+    maximize: bool = False,
+    cap: tuple[np.ndarray, float] | None = None,
+    time_limit: float = math.inf,
+    parameters: str = "",
+) -> tuple[LPSolution, np.ndarray, np.ndarray]:
+    """:func:`solve_lp`, with the reduced costs and the duals of the ``A_ub`` rows (empty unless optimal)."""
+    none = np.empty(0)
     solver = pywraplp.Solver.CreateSolver("GLOP")
     if parameters:
         solver.SetSolverSpecificParametersAsString(parameters)
@@ -143,7 +187,7 @@ def solve_lp(
     y = [
         solver.NumVar(float(lo), inf if math.isinf(hi) else float(hi), "") for lo, hi in zip(lp.lb, lp.ub, strict=True)
     ]
-    _add_rows(solver, y, lp.A_ub, -inf, lp.b_ub)
+    ub_rows = _add_rows(solver, y, lp.A_ub, -inf, lp.b_ub)
     _add_rows(solver, y, lp.A_eq, lp.b_eq, lp.b_eq)
     if cap is not None:
         _add_rows(solver, y, cap[0][None, :], -inf, np.array([cap[1]]))
@@ -155,11 +199,13 @@ def solve_lp(
     solver.SetTimeLimit(_time_limit_ms(time_limit))
     status = _STATUS.get(solver.Solve(), INVALID)
     if status != OPTIMAL:
-        return LPSolution(status, np.empty(0), math.nan)
+        return LPSolution(status, none, math.nan), none, none
     values = np.array([v.solution_value() for v in y])
     if lp.residual(values) > FEASIBILITY_TOL:  # never trust a solution we cannot check
-        return LPSolution(INVALID, np.empty(0), math.nan)
-    return LPSolution(OPTIMAL, values, float(c @ values))
+        return LPSolution(INVALID, none, math.nan), none, none
+    reduced = np.array([v.reduced_cost() for v in y])
+    duals = np.array([row.dual_value() for row in ub_rows])
+    return LPSolution(OPTIMAL, values, float(c @ values)), reduced, duals
 
 
 def solve_lp_arrays(
@@ -211,18 +257,28 @@ def solve_lexicographic(
     follower's stage-1 optimum (see the module docstring), and the number of LP solves. The reference path:
     both stages are built from scratch (:class:`ParametricLP` gives the same answers faster).
     """
-    first = solve_lp(lp, time_limit=time_limit)
+    first, reduced, duals = _solve_reference(lp, time_limit=time_limit)
     if first.status != OPTIMAL:
         return first, 1
     if not np.any(preference):
         return first, 1
     cap = first.value + tie_tolerance(first.value)
     maximize = tie_break == "optimistic"
-    second = solve_lp(lp, preference, maximize=maximize, cap=(lp.c, cap), time_limit=time_limit)
+    face_lb, face_ub, tight = optimal_face(lp.lb, lp.ub, reduced, duals, face_tolerance(lp.c))
+    face = dataclasses.replace(
+        lp,
+        A_ub=lp.A_ub[~tight],
+        b_ub=lp.b_ub[~tight],
+        A_eq=np.vstack([lp.A_eq.reshape(len(lp.b_eq), lp.n), lp.A_ub[tight]]),
+        b_eq=np.concatenate([lp.b_eq, lp.b_ub[tight]]),
+        lb=face_lb,
+        ub=face_ub,
+    )
+    second = solve_lp(face, preference, maximize=maximize, cap=(lp.c, cap), time_limit=time_limit)
     if second.status in (INFEASIBLE, UNBOUNDED):
         # Stage 1's optimum is feasible for stage 2 by construction, so "infeasible" here is GLOP's answer
         # for a dual-infeasible LP: confirm unboundedness inside a large box before saying so.
-        return LPSolution(_confirm_unbounded(lp, preference, maximize, cap, time_limit), np.empty(0), math.nan), 3
+        return LPSolution(_confirm_unbounded(face, preference, maximize, cap, time_limit), np.empty(0), math.nan), 3
     if second.status != OPTIMAL:
         return second, 2
     return LPSolution(OPTIMAL, second.y, first.value), 2
@@ -275,12 +331,15 @@ def least_violation(lp: LinearProgram, elastic: np.ndarray | None = None, time_l
     return max(result.value, 0.0) if result.status == OPTIMAL else math.nan
 
 
-def _add_rows(solver: pywraplp.Solver, y: list, A: np.ndarray, lo: np.ndarray | float, hi: np.ndarray) -> None:
+def _add_rows(solver: pywraplp.Solver, y: list, A: np.ndarray, lo: np.ndarray | float, hi: np.ndarray) -> list:
+    rows = []
     for i, row in enumerate(A):
-        low = float(lo) if isinstance(lo, float) else float(lo[i])
+        low = lo if np.isscalar(lo) else float(lo[i])  # type: ignore[index]
         ct = solver.Constraint(low, float(hi[i]), "")
         for j in np.flatnonzero(row):
             ct.SetCoefficient(y[j], float(row[j]))
+        rows.append(ct)
+    return rows
 
 
 # -- persistent models ------------------------------------------------------------------------------
@@ -312,6 +371,8 @@ class _GlopModel:
         ub_rows = self._rows(lp.A_ub, np.full(len(lp.b_ub), -math.inf), lp.b_ub)
         eq_rows = self._rows(lp.A_eq, lp.b_eq, lp.b_eq)
         self._set_ub = [row.SetUb for row in ub_rows]
+        self._set_lb = [row.SetLb for row in ub_rows]
+        self.tight = np.zeros(len(lp.b_ub), dtype=bool)  # A_ub rows held at equality (the optimal face)
         self._set_eq = [row.SetBounds for row in eq_rows]
         self.b_ub, self.b_eq = np.array(lp.b_ub, dtype=float), np.array(lp.b_eq, dtype=float)
         self.extra = np.zeros((0, lp.n)) if extra is None else np.array(extra, dtype=float)
@@ -351,8 +412,11 @@ class _GlopModel:
 
     def apply_rhs(self, ub_rows: list[int], ub_values: list[float], eq_rows: list[int], eq_values: list[float]) -> None:
         """Set the given rows' right-hand sides (the caller knows they changed)."""
-        set_ub, old = self._set_ub, self.b_ub
+        set_ub, set_lb, tight, old = self._set_ub, self._set_lb, self.tight, self.b_ub
         for i, value in zip(ub_rows, ub_values, strict=True):
+            if tight[i]:  # a row held tight moves both sides, so its range is never empty
+                set_lb[i](-math.inf)
+                tight[i] = False
             set_ub[i](value)
             old[i] = value
         set_eq, old = self._set_eq, self.b_eq
@@ -369,6 +433,13 @@ class _GlopModel:
             for j in (ub != self.ub).nonzero()[0].tolist():
                 self.y[j].SetUb(float(ub[j]))
                 self.ub[j] = ub[j]
+
+    def set_tight(self, mask: np.ndarray) -> None:
+        """Hold the ``A_ub`` rows in ``mask`` at equality (``b_ub <= A y <= b_ub``); release the others."""
+        set_lb, b = self._set_lb, self.b_ub
+        for i in (mask != self.tight).nonzero()[0].tolist():
+            set_lb[i](float(b[i]) if mask[i] else -math.inf)
+        self.tight[:] = mask
 
     def set_objective(self, objective: np.ndarray, maximize: bool) -> None:
         obj = self.solver.Objective()
@@ -399,6 +470,11 @@ class _GlopModel:
         """The last solution (one proto copy: faster than a call per variable)."""
         self.solver.FillSolutionResponseProto(self._response)
         return np.array(self._response.variable_value, dtype=float)
+
+    def duals(self, m_ub: int) -> tuple[np.ndarray, np.ndarray]:
+        """The reduced costs and the duals of the ``A_ub`` rows of the solution :meth:`values` just read."""
+        response = self._response
+        return np.array(response.reduced_cost, dtype=float), np.array(response.dual_value[:m_ub], dtype=float)
 
     def objective_value(self) -> float:
         return float(self.solver.Objective().Value())
@@ -539,8 +615,8 @@ class ParametricLP:
             return LPSolution(status, np.empty(0), math.nan), 1
         z1 = first.objective_value()
         second = self._second_stage()
+        y = first.values()  # also reads the duals (one proto copy)
         if second is None:  # no preference: stage 1's response is the answer
-            y = first.values()
             if not self._trusted(first, y):
                 return LPSolution(INVALID, np.empty(0), math.nan), 1
             return LPSolution(OPTIMAL, y, z1), 1
@@ -548,6 +624,10 @@ class ParametricLP:
         if maximize != second.maximize:
             second.set_objective(self.preference, maximize)
         second.set_extra_row(0, self.c if self._stale(second, "c") else None, z1 + tie_tolerance(z1))
+        reduced, duals = first.duals(self._m_ub)
+        face_lb, face_ub, tight = optimal_face(self.lb, self.ub, reduced, duals, face_tolerance(self.c))
+        second.set_bounds(face_lb, face_ub)
+        second.set_tight(tight)
         status = self._solve(second, time_limit)
         if status in (INFEASIBLE, UNBOUNDED):
             return LPSolution(self._confirm_unbounded(second, time_limit), np.empty(0), math.nan), 3
@@ -612,10 +692,11 @@ class ParametricLP:
 
     def _confirm_unbounded(self, model: _GlopModel, time_limit: float) -> str:
         """Stage 2 said infeasible or unbounded: re-solve inside a large box (then restore the bounds)."""
-        model.set_bounds(None, np.minimum(self.ub, UNBOUNDED_BOX))
+        face_ub = model.ub.copy()
+        model.set_bounds(None, np.minimum(face_ub, UNBOUNDED_BOX))
         status = self._solve(model, time_limit)
         reached = status == OPTIMAL and float(np.max(model.values())) >= 0.5 * UNBOUNDED_BOX
-        model.set_bounds(None, self.ub)
+        model.set_bounds(None, face_ub)
         if status == LIMIT:
             return LIMIT
         return UNBOUNDED if reached else INVALID
