@@ -261,6 +261,26 @@ class BilevelProblem(ABC):
         """Map a vector in the bounds onto the leader's feasible set where that is cheap (default: as is)."""
         return x
 
+    # -- optional structure for bilevel-aware heuristics (issue "heuristics that are not strawmen") ----
+    def relaxation_starts(self, n: int, seed: int) -> np.ndarray:
+        """Up to ``n`` leader decisions from relaxations of the bilevel problem, best first (the high-point
+        relaxation's optimum: both levels optimised by the leader over all constraints), for bilevel-aware
+        initial populations (``sampling = "hpr"``). Each solve a family makes here is reported through
+        :meth:`work_counters`. Default: none, an array of shape ``(0, n_var)``."""
+        return np.zeros((0, self.n_var))
+
+    def project(self, x: np.ndarray, response: FollowerResponse) -> np.ndarray | None:
+        """A nearby leader decision that satisfies the leader's own constraints, given the follower's response
+        to ``x`` (an exact projection the family can compute cheaply, e.g. prices onto the IR/IC polytope at
+        the follower's allocation), or None when the family has none or ``x`` needs none. Heuristics that use
+        it (``constraints = "repair"``) evaluate the projected decision like any other; it is re-verified."""
+        return None
+
+    def linear_structure(self) -> Any:
+        """The problem as a linear bilevel model, for matheuristics: ``(AffineLP, LeaderSpec)`` of
+        :mod:`bilevel_bench.kkt` for an LP follower, or None (the default) when the family has none."""
+        return None
+
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         """The leader decision as named, JSON-ready arrays (default: the flat vector)."""
         return {"x": np.asarray(x, dtype=float).tolist()}
