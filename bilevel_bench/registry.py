@@ -170,10 +170,39 @@ class Family:
         value = self._readers[suffix]
         if isinstance(value, str):
             value = self._readers[suffix] = _load_reference(value)
-        return value
+        return value  # type: ignore[no-any-return]
+
+    def suffix_of(self, name: str) -> str | None:
+        """The instance format of a file name: ``.json`` or a reader's suffix (the longest that matches, so a
+        reader of ``.mps.gz`` wins over one of ``.gz``); None if the family reads no such file."""
+        for suffix in sorted([".json", *self._readers], key=len, reverse=True):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return suffix
+        return None
+
+    def _shipped_files(self) -> dict[str, Path]:
+        """Shipped instance name -> its file: ``<name>.json``, or a file a reader reads (JSON first)."""
+        found: dict[str, Path] = {}
+        if not self.data_dir.is_dir():
+            return found
+        for path in sorted(self.data_dir.iterdir(), key=lambda p: (not p.name.endswith(".json"), p.name)):
+            suffix = self.suffix_of(path.name)
+            if suffix is not None and path.is_file():
+                found.setdefault(path.name[: -len(suffix)], path)
+        return found
 
     def shipped(self) -> list[str]:
-        return sorted(p.stem for p in self.data_dir.glob("*.json"))
+        return sorted(self._shipped_files())
+
+    def load_shipped(self, name: str) -> Instance:
+        path = self._shipped_files()[name]
+        return self.load_file(path)
+
+    def load_file(self, path: Path) -> Instance:
+        suffix = self.suffix_of(path.name)
+        if suffix is None or suffix == ".json":
+            return self.instance_type.load(path)
+        return self.reader(suffix)(path)
 
     def check_options(self, options: Mapping[str, Any], source: str = "<problem>", prefix: str = "") -> dict[str, Any]:
         """The options with every name and value checked against the declaration."""
@@ -222,22 +251,20 @@ def resolve_instance(family: Family, spec: Any, source: str = "<cli>", key: str 
         except InputError as exc:  # re-anchor the generator's complaint on the file and key that named it
             raise InputError(source, key, f"{spec!r}: parameter {exc.key}: {exc.message}") from None
     if spec in family.shipped():
-        return family.instance_type.load(family.data_dir / f"{spec}.json")
+        return family.load_shipped(spec)
     path = Path(spec)
-    suffixes = family.reader_suffixes
-    if path.suffix == ".json" or path.suffix in suffixes or path.exists():
+    suffix = family.suffix_of(path.name)
+    if suffix is not None or path.exists():
         if path.is_dir():
             raise InputError(source, key, f"{spec!r} is a directory, not an instance file")
         if not path.is_file():
             raise InputError(source, key, f"instance file {spec!r} does not exist")
-        if path.suffix in suffixes:
-            return family.reader(path.suffix)(path)
-        return family.instance_type.load(path)
+        return family.load_file(path)
     raise InputError(
         source,
         key,
         f"{spec!r} is not a shipped {family.name} instance ({', '.join(family.shipped())}), "
-        f"an existing {' or '.join(['.json', *suffixes])} file, or a {GENERATE_PREFIX}... spec",
+        f"an existing {' or '.join(['.json', *family.reader_suffixes])} file, or a {GENERATE_PREFIX}... spec",
     )
 
 
@@ -270,8 +297,3 @@ def _parse_number(raw: str, spec: str, name: str, source: str, key: str) -> int 
     if raw:
         return raw
     raise InputError(source, key, f"{spec!r}: parameter {name!r} has no value")
-
-
-def instance_label(spec: str) -> str:
-    """A short, file-name-safe label of an instance spec, for run ids."""
-    return Path(spec).stem if spec.endswith(".json") else spec
