@@ -170,7 +170,7 @@ class Family:
         value = self._readers[suffix]
         if isinstance(value, str):
             value = self._readers[suffix] = _load_reference(value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def suffix_of(self, name: str) -> str | None:
         """The instance format of a file name: ``.json`` or a reader's suffix (the longest that matches, so a
@@ -285,7 +285,9 @@ def parse_generate_spec(family: Family, spec: str, source: str, key: str) -> dic
     return kwargs
 
 
-def _parse_number(raw: str, spec: str, name: str, source: str, key: str) -> int | float | str:
+def _parse_number(raw: str, spec: str, name: str, source: str, key: str) -> int | float | str | bool:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
     for convert in (int, float):
         try:
             value = convert(raw)

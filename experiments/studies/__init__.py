@@ -52,7 +52,8 @@ PAPER = Study(
 )
 SWEEP = Study(
     "procurement.sweep",
-    "the source's delta (HM) and gamma (LDM) sweeps: closed form, both exact baselines and a heuristic in both versions",
+    "the source's delta (HM) and gamma (LDM) sweeps, plain, ex-post IR and elastic: closed form, both exact "
+    "baselines, the decentralized-minus-centralized cost gap, and a heuristic in both versions",
     "bilevel_bench.experiments.studies.procurement:check_sweep",
     "bilevel_bench.experiments.studies.procurement:sweep",
 )

@@ -2,10 +2,15 @@
 
 Source: the Julia code base HM.jl / LDM.jl / utilities.jl / examples.jl, described in
 ``procurement_mechanism_hm_ldm.md``. The buyer (leader) posts type-contingent prices; the market (follower)
-answers with the consumers' demands (``follower.py``); IR/IC are interim (``mechanism.py``). Problem option
-``version``: "decentralized" (transfers t = x.p, the bilevel model) or "centralized" (free transfers). Baselines in
-``exact.py``: the closed form from virtual costs, the centralized QP and the decentralized MINLP. The
-``sweep`` study (``experiments/procurement.toml``) reproduces the source's simulations over delta/gamma.
+answers with the consumers' demands (``follower.py``); IR/IC are interim, plus ex-post IR when the instance
+asks (``mechanism.py``). Instance switches ``expost_ir`` and ``elastic`` (demands need not sum to one) give
+the source's four model variants (``instance.py``). Problem option ``version``: "decentralized" (transfers
+t = x.p, the bilevel model) or "centralized" (free transfers). Baselines in ``exact.py``: the closed form
+from virtual costs where a decision attains it, else the centralized QP or the decentralized single-level
+model (SCIP); a solver decision that breaks IR/IC by its tolerance is repaired (``prices.py``, the
+``repair_solver_decision`` hook) before the core re-verifies it. The ``sweep`` study
+(``experiments/procurement.toml``) reproduces the source's simulations over delta/gamma, and the same sweeps
+under ex-post IR and elastic demand with the decentralized-minus-centralized cost gap.
 """
 
 from pathlib import Path

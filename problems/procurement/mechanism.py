@@ -1,12 +1,16 @@
-"""Interim IR and IC of a direct mechanism (x(theta), t(theta)), as HM.jl ``GenerateInputs`` builds them.
+"""IR and IC of a direct mechanism (x(theta), t(theta)), as HM.jl ``GenerateInputs`` builds them, plus ex-post IR.
 
 For supplier i, let W_i[k, s] = f_-i(theta_-i(s)) if supplier i has type k in profile s, else 0. Then the
 interim transfer and allocation of type k are W_i t_i and W_i x_i, and the rows are, in the source's order:
 
 - IR (i, k):        W_i[k] t_i - theta^k W_i[k] x_i >= 0                         (n m rows)
 - IC (i, k, k'):    W_i[k] t_i - theta^k W_i[k] x_i >= W_i[k'] t_i - theta^k W_i[k'] x_i   (n m (m-1) rows)
+- ex-post IR (i, s), only when ``instance.expost_ir``: f_-i(theta_-i(s)) (t_is - theta_i(s) x_is) >= 0
+  (n m^n rows, after the IC rows). The weight f_-i puts these rows in the same unit as the interim ones
+  (expected money of a supplier of that type: the ex-post rows of (i, k) sum to the interim IR row (i, k)),
+  so that violations add up in one currency. Ex-post IR implies interim IR; the interim rows stay.
 
-Both are linear in (x, t): :func:`constraint_matrices` returns them as ``Gx @ x + Gt @ t >= 0`` over the flat
+All are linear in (x, t): :func:`constraint_matrices` returns them as ``Gx @ x + Gt @ t >= 0`` over the flat
 vectors in the source's order (x = [x_1(theta^1) .. x_n(theta^1), x_1(theta^2) ..]), HM.jl's bGx and bGt.
 """
 
@@ -29,7 +33,7 @@ def interim_weights(inst: ProcurementInstance) -> np.ndarray:
 
 
 def constraint_matrices(inst: ProcurementInstance) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(Gx, Gt, names) with IR then IC rows, ``Gx @ x + Gt @ t >= 0`` on the flat source-order vectors."""
+    """(Gx, Gt, names) with IR, IC, then ex-post IR rows, ``Gx @ x + Gt @ t >= 0`` on the flat source-order vectors."""
     W = interim_weights(inst)
     S, n, m = W.shape[2], inst.n, inst.m
     rows_x, rows_t, names = [], [], []
@@ -50,13 +54,32 @@ def constraint_matrices(inst: ProcurementInstance) -> tuple[np.ndarray, np.ndarr
                 if k2 != k:
                     row(i, W[i, k] - W[i, k2], -inst.types[k] * (W[i, k] - W[i, k2]))
                     names.append(f"IC[{i},{k},{k2}]")
+    if inst.expost_ir:
+        K = inst.profiles()
+        for i in range(n):
+            for s in range(S):
+                weight = np.zeros(S)
+                weight[s] = W[i, K[s, i], s]
+                row(i, weight, -inst.types[K[s, i]] * weight)
+                names.append(f"EPIR[{i},{s}]")
     return np.array(rows_x), np.array(rows_t), names
 
 
 def slacks(inst: ProcurementInstance, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """IR and IC slacks (>= 0 when satisfied) of allocations X and transfers T, both [profiles, n]."""
+    """IR, IC (and ex-post IR) slacks (>= 0 when satisfied) of allocations X and transfers T, both [profiles, n]."""
     Gx, Gt, _ = constraint_matrices(inst)
-    return Gx @ np.ravel(X) + Gt @ np.ravel(T)
+    return np.asarray(Gx @ np.ravel(X) + Gt @ np.ravel(T))
+
+
+def shortfall(inst: ProcurementInstance, X: np.ndarray, T: np.ndarray, tol: float = 0.0) -> float:
+    """Total IR/IC shortfall sum_rows max(0, -slack), rows short by at most ``tol`` counted as met."""
+    short = -slacks(inst, X, T)
+    return float(np.sum(np.where(short > tol, short, 0.0)))
+
+
+def interim(inst: ProcurementInstance, X: np.ndarray) -> np.ndarray:
+    """[n, m] expected allocation (or transfer) of supplier i with type k: sum_s W[i, k, s] X[s, i]."""
+    return np.asarray(np.einsum("iks,si->ik", interim_weights(inst), X))
 
 
 def expected_cost(inst: ProcurementInstance, X: np.ndarray, T: np.ndarray) -> float:
