@@ -27,7 +27,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 #: The public API, loaded from :mod:`bilevel_bench.api` on first use.
-API = ("load_problem", "solve", "exact", "run_grid", "as_pymoo", "SolveResult", "GridResults")
+API = ("load_problem", "solve", "exact", "run_grid", "as_pymoo", "read_results", "SolveResult", "GridResults")
 __all__ = ["__version__", *API]
 
 

@@ -10,6 +10,7 @@ layer. ``import bilevel_bench`` exposes its functions lazily, so importing the p
     print(result.value, result.verified, result.counters.n_follower_solves)
     print(result.history.tail())
     reference = bb.exact(problem, time_limit=30)
+    runs, history, exact = bb.read_results("results/quickstart")  # a grid's tables, with their declared dtypes
 
 A pymoo user can also run any pymoo algorithm with a pymoo termination on :func:`as_pymoo`'s problem and
 gets pymoo's own ``Result`` back, with every follower solved exactly and the counters on
@@ -28,7 +29,7 @@ import pandas as pd
 
 from bilevel_bench.errors import InputError
 from bilevel_bench.experiments.grid import Grid, load_grid, parse_grid
-from bilevel_bench.experiments.runner import read_rows
+from bilevel_bench.experiments.results import read_results
 from bilevel_bench.experiments.runner import run_grid as _run_grid
 from bilevel_bench.heuristics.adapter import PymooProblem
 from bilevel_bench.heuristics.evaluator import BatchEvaluator, Checkpoint, Counters
@@ -129,16 +130,17 @@ def run_grid(
     jobs: int | None = None,
     resume: bool = True,
     progress: bool = False,
+    formats: tuple[str, ...] = ("csv",),
 ) -> GridResults:
     """Run (or resume) a grid, given as a TOML path or as the same data in a dict, into ``out``
-    (default ``results/<name>``); returns its tables."""
+    (default ``results/<name>``); returns its tables, read with their declared dtypes (:func:`read_results`).
+    ``formats`` may add ``"parquet"``."""
     parsed: Grid = (
         parse_grid(dict(grid), "<dict>", base_dir=Path.cwd()) if isinstance(grid, Mapping) else load_grid(grid)
     )
     if parsed.study is not None:
         raise InputError(parsed.source, "study", "a study grid runs from the command line: bilevel-bench run GRID")
     out_dir = Path(out) if out is not None else Path("results") / parsed.name
-    _run_grid(parsed, out_dir, jobs, resume, progress=progress)
-    return GridResults(
-        out_dir, read_rows(out_dir / "runs.csv"), read_rows(out_dir / "history.csv"), read_rows(out_dir / "exact.csv")
-    )
+    _run_grid(parsed, out_dir, jobs, resume, progress=progress, formats=formats)
+    tables = read_results(out_dir)
+    return GridResults(out_dir, tables.runs, tables.history, tables.exact)

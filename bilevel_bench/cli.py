@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("loky", "dask"), default="loky", help="joblib backend (default loky)")
     run.add_argument("--scheduler", default=None, help="Dask scheduler address (with --backend dask)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--format",
+        choices=("csv", "parquet", "both"),
+        default="csv",
+        help="csv (default); parquet or both also write the tables as Parquet at the end (the CSVs are always kept)",
+    )
     run.add_argument("--dry-run", action="store_true", help="check the grid, print what it expands to, and exit")
     run.add_argument("--yes", action="store_true", help="run a grid larger than the size that asks for confirmation")
     run.set_defaults(handler=_cmd_run)
@@ -119,11 +125,31 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="make report.md/report.html with figures from a results directory",
-        description="Build the benchmark report from the CSVs in RESULTS_DIR alone.",
+        help="make the report (report.html, report.md, figures) of a results directory",
+        description="Build the benchmark report from the result tables in RESULTS_DIR alone (CSV or Parquet) into "
+        "RESULTS_DIR/report: a self-contained report.html, report.md and figures/ (PNG, one-column PDF). The "
+        "previous report is replaced in one atomic step.",
     )
     report.add_argument("results_dir", type=Path)
+    report.add_argument("--problems", action="append", metavar="NAMES", help="only these families (comma-separated)")
+    report.add_argument("--heuristics", action="append", metavar="LABELS", help="only these heuristic labels")
+    report.add_argument("--format", default="md,html,pdf", help="any of md, html, pdf, comma-separated (default all)")
+    report.add_argument("--out", type=Path, default=None, help="where the report goes (default RESULTS_DIR/report)")
     report.set_defaults(handler=_cmd_report)
+
+    ioh = sub.add_parser(
+        "export-ioh",
+        help="export a results directory in the IOHprofiler format (IOHanalyzer, iohinspector)",
+        description="Write the anytime data of RESULTS_DIR in the IOHprofiler format into OUT: one .json per "
+        "heuristic and family, .dat files of evaluations and best-so-far (the gap in %%, minimised, or the "
+        "leader value). OUT must be new, empty or an earlier export.",
+    )
+    ioh.add_argument("results_dir", type=Path)
+    ioh.add_argument("out", type=Path)
+    ioh.add_argument("--target", choices=("gap", "value"), default="gap", help="what is logged (default gap)")
+    ioh.add_argument("--problems", action="append", metavar="NAMES", help="only these families (comma-separated)")
+    ioh.add_argument("--heuristics", action="append", metavar="LABELS", help="only these heuristic labels")
+    ioh.set_defaults(handler=_cmd_export_ioh)
     return parser
 
 
@@ -152,7 +178,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"expands to {len(grid.runs())} runs and {total:,} leader evaluations in all "
             f"(more than {LARGE_GRID:,}); check it with --dry-run and confirm with --yes",
         )
-    run_grid(grid, out_dir, args.jobs, args.resume, args.backend, args.scheduler, progress=not args.quiet)
+    formats = ("csv",) if args.format == "csv" else ("csv", "parquet")
+    run_grid(
+        grid, out_dir, args.jobs, args.resume, args.backend, args.scheduler, progress=not args.quiet, formats=formats
+    )
     table = summary_table(out_dir)
     print(f"results: {out_dir / 'runs.csv'}, {out_dir / 'history.csv'}, {out_dir / 'exact.csv'}")
     if not table.empty:
@@ -303,15 +332,32 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(values: list[str] | None) -> list[str] | None:
+    """Repeatable, comma-separated names (``--problems a,b --problems c``)."""
+    if not values:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()] or None
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
-    if not (args.results_dir / "runs.csv").is_file():
-        raise InputError(str(args.results_dir), "runs.csv", "no runs.csv in this directory")
-    try:
-        from bilevel_bench.experiments.report import make_report
-    except ImportError:
-        raise InputError("<cli>", "report", "the report module is not available in this installation") from None
-    for path in make_report(args.results_dir):
+    from bilevel_bench.experiments.report import make_report
+
+    paths = make_report(args.results_dir, _names(args.problems), _names(args.heuristics), args.format, args.out)
+    figures = [p for p in paths if p.parent.name == "figures"]
+    for path in [p for p in paths if p not in figures]:
         print(path)
+    if figures:
+        kinds = ", ".join(sorted({p.suffix[1:] for p in figures}))
+        print(f"{figures[0].parent}/: {len(figures)} figure files ({kinds})")
+    return 0
+
+
+def _cmd_export_ioh(args: argparse.Namespace) -> int:
+    from bilevel_bench.experiments.ioh import export_ioh
+
+    export = export_ioh(args.results_dir, args.out, args.target, _names(args.problems), _names(args.heuristics))
+    left = ", ".join(f"{n} {status}" for status, n in sorted(export.left_out.items()))
+    print(f"{export.out}: {export.runs} runs in the IOHprofiler format" + (f" (left out: {left})" if left else ""))
     return 0
 
 

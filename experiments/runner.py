@@ -451,8 +451,10 @@ def run_grid(
     backend: str = "loky",
     scheduler: str | None = None,
     progress: bool = True,
+    formats: tuple[str, ...] = ("csv",),
 ) -> Path:
-    """Run (or resume) ``grid`` into ``out_dir``; returns ``out_dir``."""
+    """Run (or resume) ``grid`` into ``out_dir``; returns ``out_dir``. The CSVs are always written (they are
+    the crash-safe store); ``"parquet"`` in ``formats`` also writes the tables as Parquet at the end."""
     from bilevel_bench.experiments.grid import prepare_out_dir
 
     prepare_out_dir(out_dir)
@@ -463,13 +465,18 @@ def run_grid(
             _run_exact(grid, out_dir, jobs, backend, progress)
             _run_runs(grid, out_dir, jobs, backend, progress)
         finalise(out_dir, grid)
+        if "parquet" in formats:
+            from bilevel_bench.experiments.results import write_parquet
+
+            write_parquet(out_dir)
     return out_dir
 
 
 def _prepare(out_dir: Path, grid: Grid, resume: bool) -> None:
     stamp = out_dir / "grid.json"
     if not resume:
-        for name in ("runs.csv", "history.csv", "exact.csv", "grid.json"):
+        names = ("runs", "history", "exact")
+        for name in (*(f"{n}.csv" for n in names), *(f"{n}.parquet" for n in names), "grid.json"):
             (out_dir / name).unlink(missing_ok=True)
     if stamp.exists():
         previous = json.loads(stamp.read_text())
