@@ -19,8 +19,15 @@ def test_generate_spec_is_reproducible_and_round_trips(tmp_path):
     assert inst != generate(K=6, S=2, P=2, R=2, seed=2)
 
 
-@pytest.mark.parametrize(("spec", "key"), [("K=0,S=2,P=2,R=2,seed=1", "K"), ("K=6,S=2,P=9,R=2,seed=1", "P"),
-                                           ("K=6,S=2,P=2,R=0,seed=1", "R"), ("K=6,S=2,P=2,R=2,seed=-1", "seed")])
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ("K=0,S=2,P=2,R=2,seed=1", "K"),
+        ("K=6,S=2,P=9,R=2,seed=1", "P"),
+        ("K=6,S=2,P=2,R=0,seed=1", "R"),
+        ("K=6,S=2,P=2,R=2,seed=-1", "seed"),
+    ],
+)
 def test_generate_out_of_range_is_an_input_error(spec, key):
     with pytest.raises(InputError, match=f"parameter {key}"):
         resolve_instance(FAMILY, f"generate:{spec}")
@@ -98,3 +105,50 @@ def test_bad_json_instances_raise_one_clear_input_error(tmp_path, change, key, v
     with pytest.raises(InputError) as err:
         resolve_instance(FAMILY, str(path))
     assert err.value.source == str(path) and err.value.key == key and value in err.value.message
+
+
+def test_a_huge_vrp_is_refused_on_its_dimension_before_vrplib_reads_it(tmp_path, monkeypatch):
+    import vrplib
+
+    def never(*args, **kwargs):
+        raise AssertionError("vrplib must not be called")
+
+    monkeypatch.setattr(vrplib, "read_instance", never)
+    text = (CVRPLIB_DIR / "E-n22-k4.vrp").read_text().replace("DIMENSION : 22", "DIMENSION : 20000")
+    path = tmp_path / "huge-k4.vrp"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        build_cvrplib(path)
+    assert (err.value.source, err.value.key) == (str(path), "DIMENSION") and "20000" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "value"),
+    [
+        ({"R": 10**12}, "R", "must be in 1..10000"),
+        ({"q": 1e300}, "q", "capacity must be in"),
+        ({"z_base": [1e12, 50.0]}, "z_base", "exceeds"),
+        ({"c": "huge"}, "c", "exceeds"),
+    ],
+)
+def test_absurd_magnitudes_are_refused_before_any_solver(tmp_path, change, key, value):
+    import json
+
+    raw = json.loads((FAMILY.data_dir / "small.json").read_text())
+    if change.get("c") == "huge":
+        raw["c"][0][1] = 10**15
+        change = {}
+    raw.update(change)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(InputError) as err:
+        resolve_instance(FAMILY, str(path))
+    assert err.value.key == key and value in err.value.message
+
+
+def test_vehicle_count_from_a_vrp_name_is_checked(tmp_path):
+    path = tmp_path / "fleet-k1000000000000.vrp"
+    path.write_text((CVRPLIB_DIR / "E-n13-k4.vrp").read_text())
+    with pytest.raises(InputError) as err:
+        build_cvrplib(path)
+    assert err.value.key == "R" and "1000000000000" in err.value.message

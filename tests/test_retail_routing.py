@@ -72,3 +72,62 @@ def test_exact_routing_matches_brute_force_on_tiny_parcel_sets(seed):
     assert exact.status == "optimal"
     assert exact.cost == pytest.approx(_brute_force(inst, parcels))
     assert route_heuristic(inst, parcels).cost >= exact.cost
+
+
+def _loop_parcels(inst, option: np.ndarray) -> tuple[list[int], list[float]]:
+    """The parcels by a plain loop: customer by customer, used locations in increasing option order."""
+    nodes, loads = [], []
+    for k in range(inst.K):
+        for o in sorted(set(option[k][inst.cart[k]].tolist())):
+            nodes.append(inst.node_of(k, int(o)))
+            loads.append(float(inst.w[k][inst.cart[k] & (option[k] == o)].sum()))
+    return nodes, loads
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_vectorised_parcels_equal_a_plain_loop(seed):
+    from bilevel_bench.problems.retail.routing import parcels_of
+
+    inst = generate(K=12, S=3, P=3, R=3, seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        option = np.where(inst.cart, rng.integers(0, inst.S + 1, (inst.K, inst.P)), 0)
+        parcels = parcels_of(inst, option)
+        nodes, loads = _loop_parcels(inst, option)
+        assert parcels.node.tolist() == nodes and parcels.load.tolist() == loads
+
+
+@pytest.mark.parametrize("mode", ["heuristic", "exact"])
+def test_routing_cut_by_the_run_deadline_reports_limit(mode):
+    import time
+
+    from bilevel_bench import limits
+    from bilevel_bench.problems.retail.routing import route
+
+    inst = build_cvrplib(CVRPLIB_DIR / "E-n51-k5.vrp", S=4)
+    with limits.deadline(time.time() + 0.05):
+        start = time.perf_counter()
+        result = route(inst, all_home(inst), mode)
+        elapsed = time.perf_counter() - start
+    assert result.status == "limit" and np.isnan(result.cost)
+    assert elapsed < 5.0  # cut near the deadline, not after the search
+
+
+def test_more_vehicles_than_parcels_are_not_handed_to_the_solver():
+    inst = generate(K=4, S=1, P=1, R=2, seed=0)
+    many = inst.replace(R=10_000)
+    many.validate("test")
+    assert route_exact(many, all_home(many)).cost <= route_exact(inst, all_home(inst)).cost
+    assert route_heuristic(many, all_home(many)).status == "feasible"
+
+
+def test_a_generous_deadline_changes_no_heuristic_route():
+    import time
+
+    from bilevel_bench import limits
+
+    inst = build_cvrplib(CVRPLIB_DIR / "E-n22-k4.vrp", S=3)
+    free = route_heuristic(inst, all_home(inst))
+    with limits.deadline(time.time() + 600):
+        bounded = route_heuristic(inst, all_home(inst))
+    assert (bounded.status, bounded.cost, bounded.routes) == (free.status, free.cost, free.routes)

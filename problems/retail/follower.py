@@ -1,4 +1,4 @@
-"""The customers' delivery choices (the K followers), solved exactly, with explicit tie-breaking.
+"""The customers' delivery choices (the K followers), solved exactly.
 
 Follower k (source eq. 2a-2d; spec ``retail.md``), in integer cents::
 
@@ -8,29 +8,35 @@ Follower k (source eq. 2a-2d; spec ``retail.md``), in integer cents::
 
 with z[home,p] = 0. The leader's revenue from customer k is sum (z_base[p] - z[i,p]) y[i,p].
 
-Tie rule (exact: all values are integers in cents). Among the choices with the largest f_k:
-``optimistic`` takes the largest revenue, ``pessimistic`` the smallest; then the lowest choice index. A
-choice is the vector of options (0 = home, 1+s = store s) of products 0..P-1, products outside the cart
-at 0, and its index is that vector read as a base-(S+1) number, product 0 most significant.
+A **choice** is the vector of options (0 = home, 1+s = store s) of products 0..P-1, products outside the
+cart at 0; its index is that vector read as a base-(S+1) number, product 0 most significant. All values
+are integers (cents), so the set of optimal choices T_k(z) is exact: no tolerance is involved.
 
-Two exact solvers:
+This module finds every customer's optimal **set** T_k(z). Which element of it counts is the tie rule, on
+the leader's whole objective (revenue minus routing), in ``ties.py``.
 
-- :func:`solve_cpsat_customer`: CP-SAT (``num_workers = 1``) on one customer, three lexicographic stages
-  (max f_k; then revenue at f_k fixed; then the lowest index at both fixed). The reference.
-- :func:`solve_all`: numpy enumeration of every customer's choice set at once (:class:`ChoiceTable`),
-  the tie rule applied by masks. Tests check that the two agree on >= 10,000 random cases with ties.
+Two exact solvers of T_k(z):
+
+- :func:`optimal_set_cpsat`: CP-SAT (``num_workers = 1``) on one customer, y and pi as in (2a-2d): max
+  f_k, then every solution at that value enumerated. The reference.
+- :func:`solve_all`: numpy enumeration of every customer's choice set at once (:class:`ChoiceTable`).
+  Tests check that the two agree on thousands of random cases with ties.
+
+**Infeasibility.** A customer's program is never infeasible: sending every product home is always a
+choice (conflicts need two distinct options, and home is always available), so
+``FollowerResponse.infeasibility`` is 0 for this family. What can fail is the retailer's routing of the
+chosen parcels (capacity); that is the leader's violation, graded (``problem.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 
 import numpy as np
 from ortools.sat.python import cp_model
 
-from bilevel_bench.problem import OPTIMAL, FollowerResponse
+from bilevel_bench import limits
 from bilevel_bench.problems.retail.instance import RetailInstance
 
 INFEASIBLE_VALUE = np.iinfo(np.int64).min // 4  # f_k of a choice outside the choice set
@@ -45,13 +51,15 @@ class ChoiceTable:
     """Every choice of every customer, with f_k = const[k,m] + g[m] (g = the discounts the choice takes).
 
     choices [M, P] options per product; takes [M, S, P] choice m picks product p up at store s;
-    const [K, M] f_k without discounts (INFEASIBLE_VALUE off the choice set); base_revenue [K] cents.
+    const [K, M] f_k without discounts (INFEASIBLE_VALUE off the choice set); base_revenue [K] cents;
+    takes_flat [M, S*P] ``takes`` as floats, for g = takes_flat @ z (exact: the sums stay far below 2^53).
     """
 
     choices: np.ndarray
     takes: np.ndarray
     const: np.ndarray
     base_revenue: np.ndarray
+    takes_flat: np.ndarray
 
 
 def choice_table(inst: RetailInstance) -> ChoiceTable:
@@ -69,57 +77,55 @@ def choice_table(inst: RetailInstance) -> ChoiceTable:
         used = [home_used[k] if o == 0 else uses[:, o - 1] for o in (a, b)]
         valid[k] &= ~(used[0] & used[1])
     margin = to_cents(inst.u) - to_cents(inst.z_base)[None, :]  # [K, P]
-    const = (np.where(cart, margin, 0).sum(axis=1)[:, None]  # every product is bought
-             + (at_store[None, :, :] * np.where(cart, to_cents(inst.h)[None, :], 0)[:, None, :]).sum(axis=2)
-             - (uses[None, :, :] * to_cents(inst.I)[:, None, :]).sum(axis=2))
+    const = (
+        np.where(cart, margin, 0).sum(axis=1)[:, None]  # every product is bought
+        + (at_store[None, :, :] * np.where(cart, to_cents(inst.h)[None, :], 0)[:, None, :]).sum(axis=2)
+        - (uses[None, :, :] * to_cents(inst.I)[:, None, :]).sum(axis=2)
+    )
     const = np.where(valid, const, INFEASIBLE_VALUE)
     base_revenue = np.where(cart, to_cents(inst.z_base)[None, :], 0).sum(axis=1)
-    return ChoiceTable(choices, takes, const.astype(np.int64), base_revenue.astype(np.int64))
+    takes_flat = takes.reshape(len(choices), S * P).astype(float)
+    return ChoiceTable(choices, takes, const.astype(np.int64), base_revenue.astype(np.int64), takes_flat)
 
 
 @dataclasses.dataclass(frozen=True)
-class Choices:
-    """The followers' response: option [K, P], follower value and leader revenue per customer (cents)."""
+class Optimal:
+    """Every customer's optimal set at one z: best [K] f_k in cents, optimal [K, M] the members of T_k(z),
+    g [M] the discount each choice takes (cents), index [K] the lowest optimal index."""
 
-    index: np.ndarray  # [K]
-    option: np.ndarray  # [K, P] 0 = home, 1+s = store s (0 outside the cart)
-    value: np.ndarray  # [K] f_k in cents
-    revenue: np.ndarray  # [K] cents
+    best: np.ndarray
+    optimal: np.ndarray
+    g: np.ndarray
+    index: np.ndarray
 
 
-def solve_all(table: ChoiceTable, z_cents: np.ndarray, tie_break: str) -> Choices:
-    """Every customer's exact response to discounts ``z_cents`` [S, P] by enumeration, tie rule applied."""
-    g = np.einsum("msp,sp->m", table.takes, z_cents)  # [M] discount the choice takes
+def solve_all(table: ChoiceTable, z_cents: np.ndarray) -> Optimal:
+    """Every customer's optimal set T_k(z) at discounts ``z_cents`` [S, P], by enumeration."""
+    g = np.rint(table.takes_flat @ np.asarray(z_cents, dtype=float).ravel()).astype(np.int64)  # [M]
     value = table.const + g[None, :]
-    best = value.max(axis=1, keepdims=True)
-    optimal = value == best
-    # optimistic: least discount given away (largest revenue); pessimistic: most
-    sign = 1 if tie_break == "optimistic" else -1
-    second = np.where(optimal, sign * g[None, :], np.iinfo(np.int64).max)
-    chosen = optimal & (second == second.min(axis=1, keepdims=True))
-    index = chosen.argmax(axis=1)  # first True: the lowest index
-    return Choices(index, table.choices[index], best[:, 0], table.base_revenue - g[index])
-
-
-def follower_response(inst: RetailInstance, table: ChoiceTable, z_cents: np.ndarray, tie_break: str) -> FollowerResponse:
-    start = time.perf_counter()
-    result = solve_all(table, z_cents, tie_break)
-    return FollowerResponse(
-        OPTIMAL,
-        float(result.value.sum()) / 100.0,
-        {"option": result.option, "value_cents": result.value, "revenue_cents": result.revenue},
-        inst.K,
-        time.perf_counter() - start,
-    )
+    best = value.max(axis=1)
+    optimal = value == best[:, None]
+    return Optimal(best, optimal, g, optimal.argmax(axis=1))
 
 
 # -- the reference: CP-SAT per customer ------------------------------------------------------------------
 
 
-def solve_cpsat_customer(inst: RetailInstance, k: int, z_cents: np.ndarray, tie_break: str) -> tuple[int, np.ndarray, int, int]:
-    """Customer k's exact choice by CP-SAT: (index, option [P], f_k in cents, revenue in cents).
+class _Collector(cp_model.CpSolverSolutionCallback):
+    def __init__(self, index: cp_model.LinearExprT) -> None:
+        super().__init__()
+        self.index_expr = index
+        self.found: list[int] = []
 
-    Built independently of :class:`ChoiceTable`: variables y[i,p] over the options of the cart's products.
+    def on_solution_callback(self) -> None:
+        self.found.append(int(self.value(self.index_expr)))
+
+
+def optimal_set_cpsat(inst: RetailInstance, k: int, z_cents: np.ndarray) -> tuple[int, list[int]]:
+    """Customer k's optimum f_k (cents) and every optimal choice index, by CP-SAT (an independent model).
+
+    Built without :class:`ChoiceTable`: variables y[i,p] over the options of the cart's products and
+    pi[s] per available store; first max f_k, then all solutions with f_k at that value.
     """
     S, P = inst.S, inst.P
     cart = np.flatnonzero(inst.cart[k])
@@ -127,52 +133,37 @@ def solve_cpsat_customer(inst: RetailInstance, k: int, z_cents: np.ndarray, tie_
     options = [0, *(1 + stores)]
     u, zb, h, cost_I = to_cents(inst.u[k]), to_cents(inst.z_base), to_cents(inst.h), to_cents(inst.I[k])
     model = cp_model.CpModel()
-    y = {(i, p): model.NewBoolVar(f"y{i}_{p}") for i in options for p in cart}
-    pi = {s: model.NewBoolVar(f"pi{s}") for s in stores}
+    y = {(i, p): model.new_bool_var(f"y{i}_{p}") for i in options for p in cart}
+    pi = {s: model.new_bool_var(f"pi{s}") for s in stores}
     for p in cart:
-        model.AddExactlyOne(y[i, p] for i in options)  # (2b)
+        model.add_exactly_one(y[i, p] for i in options)  # (2b)
     for s in stores:
         picked = [y[1 + s, p] for p in cart]
         for lit in picked:
-            model.AddImplication(lit, pi[s])  # (2c)
-        model.AddBoolOr(picked).OnlyEnforceIf(pi[s])  # pi = "visits s" (no effect on f_k when I = 0)
+            model.add_implication(lit, pi[s])  # (2c)
+        model.add_bool_or(picked).only_enforce_if(pi[s])  # pi = "visits s" (no effect on f_k when I = 0)
     for kk, a, b in inst.conflict_rows():
         if kk == k and a in options and b in options:
             for p1, p2 in itertools.product(cart, cart):
-                model.AddBoolOr([y[a, p1].Not(), y[b, p2].Not()])  # (2d)
+                model.add_bool_or([y[a, p1].Not(), y[b, p2].Not()])  # (2d)
     discount = {(i, p): int(z_cents[i - 1, p]) if i > 0 else 0 for i in options for p in cart}
-    f = (sum((int(u[p] - zb[p]) + discount[i, p] + (int(h[p]) if i > 0 else 0)) * y[i, p] for i, p in y)
-         - sum(int(cost_I[s]) * pi[s] for s in stores))
-    revenue = sum((int(zb[p]) - discount[i, p]) * y[i, p] for i, p in y)
+    f = sum((int(u[p] - zb[p]) + discount[i, p] + (int(h[p]) if i > 0 else 0)) * y[i, p] for i, p in y) - sum(
+        int(cost_I[s]) * pi[s] for s in stores
+    )
     index = sum(i * (S + 1) ** (P - 1 - p) * y[i, p] for i, p in y if i > 0)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
-    model.Maximize(f)
-    f_best = _solve_value(solver, model, f)
-    model.Add(f == f_best)
-    model.Maximize(revenue) if tie_break == "optimistic" else model.Minimize(revenue)
-    rev_best = _solve_value(solver, model, revenue)
-    model.Add(revenue == rev_best)
-    model.Minimize(index)
-    idx = _solve_value(solver, model, index)
-    option = np.zeros(P, dtype=np.int64)
-    for (i, p), var in y.items():
-        if solver.Value(var):
-            option[p] = i
-    return idx, option, f_best, rev_best
-
-
-def _solve_value(solver: cp_model.CpSolver, model: cp_model.CpModel, expr) -> int:
-    status = solver.Solve(model)
-    if status != cp_model.OPTIMAL:
-        raise ArithmeticError(f"CP-SAT follower status {solver.StatusName(status)}")
-    return int(solver.Value(expr))
-
-
-def solve_all_cpsat(inst: RetailInstance, z_cents: np.ndarray, tie_break: str) -> Choices:
-    """Every customer by CP-SAT, one model per customer (3 solves each)."""
-    rows = [solve_cpsat_customer(inst, k, z_cents, tie_break) for k in range(inst.K)]
-    return Choices(
-        np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
-        np.array([r[2] for r in rows]), np.array([r[3] for r in rows]),
-    )
+    seconds = limits.solver_seconds()
+    if seconds < float("inf"):
+        solver.parameters.max_time_in_seconds = seconds
+    model.maximize(f)
+    if solver.solve(model) != cp_model.OPTIMAL:
+        raise ArithmeticError("CP-SAT follower not solved to optimality")
+    best = round(solver.objective_value)
+    model.clear_objective()
+    model.add(f == best)
+    solver.parameters.enumerate_all_solutions = True
+    collector = _Collector(index)
+    if solver.solve(model, collector) != cp_model.OPTIMAL:
+        raise ArithmeticError("CP-SAT enumeration of the optimal choices did not finish")
+    return best, sorted(set(collector.found))

@@ -35,6 +35,13 @@ from bilevel_bench.instance import Instance, array_field, require
 
 #: Most options a customer's choice set may have ((S+1)^P); the vectorised follower enumerates them all.
 MAX_CHOICES = 4096
+#: Size and magnitude limits, checked before any solver sees the data (larger values are refused with one
+#: line naming the key, instead of an overflow or an allocation failure inside OR-Tools).
+MAX_NODES = 2000  # routing nodes 1 + K + S (a CVRPLIB file's DIMENSION + S); the largest CVRPLIB X file has 1001
+MAX_VEHICLES = 10_000
+MAX_QUANTITY = 1e9  # capacity and item weights
+MAX_COST = 10**9  # one travel cost
+MAX_MONEY = 1e7  # prices, utilities, inconvenience, convenience (currency units; cents stay far below 2^53)
 DATA_DIR = Path(__file__).parent / "data"
 CVRPLIB_DIR = DATA_DIR / "cvrplib"
 
@@ -43,9 +50,9 @@ CVRPLIB_DIR = DATA_DIR / "cvrplib"
 class RetailInstance(Instance):
     family: ClassVar[str] = "retail"
 
-    c: np.ndarray = array_field(dtype=int)  # [1+K+S, 1+K+S] travel cost (depot, homes, stores)
     q: float  # vehicle capacity (weight)
     R: int  # vehicles
+    c: np.ndarray = array_field(dtype=int)  # [1+K+S, 1+K+S] travel cost (depot, homes, stores)
     cart: np.ndarray = array_field(dtype=bool)  # [K, P] product p in customer k's cart
     avail: np.ndarray = array_field(dtype=bool)  # [K, S] store s available to customer k
     u: np.ndarray = array_field()  # [K, P] utility
@@ -87,36 +94,97 @@ class RetailInstance(Instance):
     # -- validation ---------------------------------------------------------------------------------
     def validate(self, source: str = "<instance>") -> None:
         super().validate(source)
-        require(self.cart.ndim == 2 and self.cart.shape[0] >= 1, source, "cart", f"expected [K, P], got {list(self.cart.shape)}")
+        require(
+            self.cart.ndim == 2 and self.cart.shape[0] >= 1,
+            source,
+            "cart",
+            f"expected [K, P], got {list(self.cart.shape)}",
+        )
         K, P = self.cart.shape
         require(P >= 1, source, "cart", "needs at least one product")
-        require(self.avail.ndim == 2 and self.avail.shape[0] == K, source, "avail", f"expected [{K}, S], got {list(self.avail.shape)}")
+        require(
+            self.avail.ndim == 2 and self.avail.shape[0] == K,
+            source,
+            "avail",
+            f"expected [{K}, S], got {list(self.avail.shape)}",
+        )
         S = self.avail.shape[1]
         N = 1 + K + S
-        for key, shape in (("u", (K, P)), ("w", (K, P)), ("I", (K, S)), ("h", (P,)), ("z_base", (P,)),
-                           ("zmax", (P,)), ("c", (N, N))):
+        require(
+            N <= MAX_NODES, source, "cart", f"{K} customers and {S} stores make {N} routing nodes; at most {MAX_NODES}"
+        )
+        for key, shape in (
+            ("u", (K, P)),
+            ("w", (K, P)),
+            ("I", (K, S)),
+            ("h", (P,)),
+            ("z_base", (P,)),
+            ("zmax", (P,)),
+            ("c", (N, N)),
+        ):
             value = getattr(self, key)
             require(value.shape == shape, source, key, f"expected shape {list(shape)}, got {list(value.shape)}")
         require((S + 1) ** P <= MAX_CHOICES, source, "cart", f"(S+1)^P = {(S + 1) ** P} choices exceeds {MAX_CHOICES}")
         empty = np.flatnonzero(~self.cart.any(axis=1))
-        require(len(empty) == 0, source, "cart", f"customer {empty[0] if len(empty) else -1} has an empty cart: nothing to deliver, no delivery option")
+        require(
+            len(empty) == 0,
+            source,
+            "cart",
+            f"customer {empty[0] if len(empty) else -1} has an empty cart: nothing to deliver, no delivery option",
+        )
         for key in ("u", "I", "h", "z_base", "zmax"):
             value = getattr(self, key)
             cents = np.round(value * 100)
             bad = np.argwhere(np.abs(value * 100 - cents) > 1e-6)
-            require(len(bad) == 0, source, key, f"value {value[tuple(bad[0])] if len(bad) else 0} is not in whole cents")
-        require(bool(np.all(self.c >= 0)) and bool(np.all(np.diag(self.c) == 0)), source, "c", "costs must be >= 0 with a zero diagonal")
+            require(
+                len(bad) == 0, source, key, f"value {value[tuple(bad[0])] if len(bad) else 0} is not in whole cents"
+            )
+        require(
+            bool(np.all(self.c >= 0)) and bool(np.all(np.diag(self.c) == 0)),
+            source,
+            "c",
+            "costs must be >= 0 with a zero diagonal",
+        )
+        require(int(self.c.max()) <= MAX_COST, source, "c", f"cost {int(self.c.max())} exceeds {MAX_COST}")
+        for key in ("u", "I", "h", "z_base"):
+            big = float(np.abs(getattr(self, key)).max(initial=0.0))
+            require(big <= MAX_MONEY, source, key, f"value {big:g} exceeds {MAX_MONEY:g} (currency units)")
+        require(0 < self.q <= MAX_QUANTITY, source, "q", f"capacity must be in (0, {MAX_QUANTITY:g}], got {self.q:g}")
+        require(
+            float(self.w.max(initial=0.0)) <= MAX_QUANTITY,
+            source,
+            "w",
+            f"weight {self.w.max():g} exceeds {MAX_QUANTITY:g}",
+        )
         require(bool(np.all(self.I >= 0)), source, "I", f"inconvenience must be >= 0, found {self.I.min():g}")
-        require(bool(np.all(self.zmax >= 0)) and bool(np.all(self.zmax <= self.z_base)), source, "zmax",
-                f"need 0 <= zmax <= z_base, got zmax {self.zmax.tolist()} z_base {self.z_base.tolist()}")
+        require(
+            bool(np.all(self.zmax >= 0)) and bool(np.all(self.zmax <= self.z_base)),
+            source,
+            "zmax",
+            f"need 0 <= zmax <= z_base, got zmax {self.zmax.tolist()} z_base {self.z_base.tolist()}",
+        )
         bad_w = np.argwhere(self.cart & (self.w <= 0))
-        require(len(bad_w) == 0, source, "w", f"item {bad_w[0].tolist() if len(bad_w) else ''} in a cart needs a positive weight")
+        require(
+            len(bad_w) == 0,
+            source,
+            "w",
+            f"item {bad_w[0].tolist() if len(bad_w) else ''} in a cart needs a positive weight",
+        )
         require(bool(np.all(self.w[~self.cart] == 0)), source, "w", "weights outside the cart must be 0")
-        require(self.R >= 1, source, "R", f"needs at least one vehicle, got {self.R}")
+        require(1 <= self.R <= MAX_VEHICLES, source, "R", f"must be in 1..{MAX_VEHICLES} vehicles, got {self.R}")
         parcels = self.w.sum(axis=1)
-        require(float(parcels.max()) <= self.q, source, "q", f"capacity {self.q:g} is below customer {int(parcels.argmax())}'s load {parcels.max():g}")
-        require(first_fit_decreasing(parcels, self.q) <= self.R, source, "R",
-                f"{self.R} vehicles of capacity {self.q:g} cannot carry every home parcel (first-fit decreasing)")
+        require(
+            float(parcels.max()) <= self.q,
+            source,
+            "q",
+            f"capacity {self.q:g} is below customer {int(parcels.argmax())}'s load {parcels.max():g}",
+        )
+        require(
+            first_fit_decreasing(parcels, self.q) <= self.R,
+            source,
+            "R",
+            f"{self.R} vehicles of capacity {self.q:g} cannot carry every home parcel (first-fit decreasing)",
+        )
         self._validate_conflicts(source)
 
     def _validate_conflicts(self, source: str) -> None:
@@ -124,9 +192,19 @@ class RetailInstance(Instance):
         if len(rows) == 0:
             return
         k, a, b = rows.T
-        require(bool(np.all((k >= 0) & (k < self.K))), source, "conflicts", f"customer index out of range in {rows.tolist()}")
+        require(
+            bool(np.all((k >= 0) & (k < self.K))),
+            source,
+            "conflicts",
+            f"customer index out of range in {rows.tolist()}",
+        )
         ok = (a >= 0) & (a <= self.S) & (b >= 0) & (b <= self.S) & (a != b)
-        require(bool(ok.all()), source, "conflicts", f"options must be distinct and in 0..{self.S}: {rows[~ok][0].tolist() if not ok.all() else ''}")
+        require(
+            bool(ok.all()),
+            source,
+            "conflicts",
+            f"options must be distinct and in 0..{self.S}: {rows[~ok][0].tolist() if not ok.all() else ''}",
+        )
 
 
 def first_fit_decreasing(loads: np.ndarray, capacity: float) -> int:
@@ -195,8 +273,14 @@ def generate(K: int, S: int, P: int, R: int, seed: int) -> RetailInstance:
     while first_fit_decreasing(parcels, q) > R:
         q += 1.0
     instance = RetailInstance(
-        name=f"gen-K{K}-S{S}-P{P}-R{R}-s{seed}", seed=seed, c=c, q=q, R=R, w=w,
-        conflicts=np.zeros((0, 3), dtype=np.int64), **econ,
+        name=f"gen-K{K}-S{S}-P{P}-R{R}-s{seed}",
+        seed=seed,
+        c=c,
+        q=q,
+        R=R,
+        w=w,
+        conflicts=np.zeros((0, 3), dtype=np.int64),
+        **econ,
     )
     instance.validate(f"generate:K={K},S={S},P={P},R={R},seed={seed}")
     return instance
@@ -217,17 +301,37 @@ def build_cvrplib(path: str | Path, S: int = 3, P: int = 3, seed: int = 0, R: in
     source = str(path)
     data = _read_vrplib(path)
     demand = np.asarray(data["demand"], dtype=float)
-    weights = np.rint(np.asarray(data["edge_weight"], dtype=float)).astype(np.int64)
+    big = float(np.max(np.abs(demand)))
+    require(
+        np.isfinite(demand).all() and big <= MAX_QUANTITY,
+        source,
+        "DEMAND_SECTION",
+        f"demand {big:g} exceeds {MAX_QUANTITY:g}",
+    )
+    raw = np.asarray(data["edge_weight"], dtype=float)
+    key = "EDGE_WEIGHT_SECTION" if str(data.get("edge_weight_type", "")).upper() == "EXPLICIT" else "NODE_COORD_SECTION"
+    require(
+        bool(np.isfinite(raw).all()) and float(raw.max()) <= MAX_COST,
+        source,
+        key,
+        f"travel costs must be finite and at most {MAX_COST} (got {float(np.max(raw)):g})",
+    )
+    weights = np.rint(raw).astype(np.int64)
     depot = int(np.asarray(data.get("depot", [0])).ravel()[0])
     require(depot == 0, source, "DEPOT_SECTION", f"depot {depot + 1}: only node 1 as depot is supported")
     K = len(demand) - 1
     zero = np.flatnonzero(demand[1:] <= 0)
-    require(len(zero) == 0, source, "DEMAND_SECTION",
-            f"customer node {int(zero[0]) + 2 if len(zero) else 0} has demand {demand[1 + zero[0]] if len(zero) else 0:g}: no item to deliver, no delivery option")
+    require(
+        len(zero) == 0,
+        source,
+        "DEMAND_SECTION",
+        f"customer node {int(zero[0]) + 2 if len(zero) else 0} has demand {demand[1 + zero[0]] if len(zero) else 0:g}: no item to deliver, no delivery option",
+    )
     if R is None:
         match = re.search(r"-k(\d+)", path.stem)
         require(match is not None, source, "NAME", f"{path.stem!r} has no '-k<vehicles>' and no R was given")
         R = int(match.group(1))  # type: ignore[union-attr]
+    require(1 <= R <= MAX_VEHICLES, source, "R", f"must be in 1..{MAX_VEHICLES} vehicles, got {R} (from the name's -k)")
     require(1 <= S <= min(10, K), source, "S", f"must be in 1..{min(10, K)}, got {S}")
     require(1 <= P <= 6, source, "P", f"must be in 1..6, got {P}")
     rng = np.random.default_rng(seed)
@@ -242,8 +346,15 @@ def build_cvrplib(path: str | Path, S: int = 3, P: int = 3, seed: int = 0, R: in
         w[k, items] = _split(rng, int(demand[k + 1]), len(items))
     cost = _published_cost(path)
     instance = RetailInstance(
-        name=f"{path.stem}-S{S}-P{P}-s{seed}", seed=seed, c=c, q=float(data["capacity"]), R=R, w=w,
-        conflicts=np.zeros((0, 3), dtype=np.int64), best_known_routing=cost, **econ,
+        name=f"{path.stem}-S{S}-P{P}-s{seed}",
+        seed=seed,
+        c=c,
+        q=float(data["capacity"]),
+        R=R,
+        w=w,
+        conflicts=np.zeros((0, 3), dtype=np.int64),
+        best_known_routing=cost,
+        **econ,
     )
     instance.validate(source)
     return instance
@@ -258,6 +369,8 @@ def _split(rng: np.random.Generator, total: int, parts: int) -> np.ndarray:
 
 
 REQUIRED_KEYS = ("DIMENSION", "CAPACITY", "DEMAND_SECTION")
+#: Largest .vrp file read (a full explicit matrix of MAX_NODES nodes is about 20 MB).
+MAX_VRP_BYTES = 64_000_000
 
 
 def _read_vrplib(path: Path) -> dict:
@@ -266,30 +379,50 @@ def _read_vrplib(path: Path) -> dict:
 
     source = str(path)
     require(path.is_file(), source, "<file>", "no such CVRPLIB file")
+    size = path.stat().st_size
+    require(
+        size <= MAX_VRP_BYTES, source, "<file>", f"is {size} bytes; CVRPLIB files read here are at most {MAX_VRP_BYTES}"
+    )
     text = path.read_text(errors="replace")
     for key in REQUIRED_KEYS:
         require(key in text, source, key, "missing (not a complete CVRPLIB CVRP file)")
-    require("NODE_COORD_SECTION" in text or "EDGE_WEIGHT_SECTION" in text, source, "NODE_COORD_SECTION",
-            "missing, and no EDGE_WEIGHT_SECTION either: no travel costs")
+    require(
+        "NODE_COORD_SECTION" in text or "EDGE_WEIGHT_SECTION" in text,
+        source,
+        "NODE_COORD_SECTION",
+        "missing, and no EDGE_WEIGHT_SECTION either: no travel costs",
+    )
     dimension = _header_int(text, "DIMENSION", source)
+    require(dimension <= MAX_NODES, source, "DIMENSION", f"{dimension} nodes is too many; at most {MAX_NODES} are read")
     _check_section_rows(text, "DEMAND_SECTION", dimension, source)
     if "NODE_COORD_SECTION" in text:
         _check_section_rows(text, "NODE_COORD_SECTION", dimension, source)
     try:
         data = vrplib.read_instance(str(path))
     except Exception as exc:  # vrplib raises ValueError/IndexError/KeyError on malformed files
-        raise InputError(source, "<vrplib>", f"cannot be read ({type(exc).__name__}: {exc}); is the file truncated?") from None
+        raise InputError(
+            source, "<vrplib>", f"cannot be read ({type(exc).__name__}: {exc}); is the file truncated?"
+        ) from None
     for key, field in (("DEMAND_SECTION", "demand"), ("EDGE_WEIGHT_SECTION", "edge_weight")):
         value = data.get(field)
-        require(value is not None and len(value) == dimension, source, key,
-                f"has {0 if value is None else len(value)} entries, DIMENSION is {dimension} (truncated file?)")
+        require(
+            value is not None and len(value) == dimension,
+            source,
+            key,
+            f"has {0 if value is None else len(value)} entries, DIMENSION is {dimension} (truncated file?)",
+        )
     return data
 
 
 def _header_int(text: str, key: str, source: str) -> int:
     match = re.search(rf"^\s*{key}\s*:\s*(\S+)", text, flags=re.MULTILINE)
     value = match.group(1) if match else None
-    require(value is not None and value.isdigit() and int(value) >= 2, source, key, f"value {value!r} is not an integer >= 2")
+    require(
+        value is not None and value.isdigit() and int(value) >= 2,
+        source,
+        key,
+        f"value {value!r} is not an integer >= 2",
+    )
     return int(value)  # type: ignore[arg-type]
 
 
