@@ -236,6 +236,11 @@ class BilevelProblem(ABC):
         """Modelling warnings the run must record (e.g. an instance accepted outside the source's conditions)."""
         return []
 
+    def reference_options(self) -> dict[str, Any]:
+        """Options under which the exact baseline's decision is re-verified, where they differ from the run's
+        (e.g. retail's baseline routes exactly whatever routing its heuristic runs use). Default: none."""
+        return {}
+
     def work_counters(self) -> dict[str, float]:
         """Cumulative counts of the family's own work in this process (e.g. ``{"routing_calls": 12}``).
 

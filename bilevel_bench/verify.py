@@ -15,7 +15,9 @@ Two users:
   - the decision is bilevel infeasible: the status becomes ``error``, the objective is nan, the bound is
     kept, and the notes give the solver's value and the follower's status (``infeasible``).
   A ``published`` reference with a decision is verified the same way, and keeps the published value as
-  its objective when the decision reproduces it.
+  its objective when the decision reproduces it. The re-evaluation uses the problem's options, except
+  those the family names in :meth:`BilevelProblem.reference_options` (a baseline that routes exactly is
+  verified with exact routing even where the runs route heuristically).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ if TYPE_CHECKING:
 VERIFY_TOL = 1e-6
 
 
-def fresh_copy(problem: BilevelProblem) -> BilevelProblem:
-    """The same problem rebuilt from its instance and options: no cache, no state shared with ``problem``."""
-    return type(problem)(problem.instance, tie_break=problem.tie_break, **problem.options())
+def fresh_copy(problem: BilevelProblem, **overrides: Any) -> BilevelProblem:
+    """The same problem rebuilt from its instance and options (``overrides`` replacing some): no cache, no state
+    shared with ``problem``."""
+    return type(problem)(problem.instance, tie_break=problem.tie_break, **{**problem.options(), **overrides})
 
 
 def agree(a: float, b: float) -> bool:
@@ -59,9 +62,9 @@ def agree(a: float, b: float) -> bool:
     return abs(a - b) <= max(2.0 * tie_tolerance(b), VERIFY_TOL * max(1.0, abs(b)))
 
 
-def reevaluate(problem: BilevelProblem, x: np.ndarray) -> Evaluation:
-    """Evaluate ``x`` on a fresh copy of ``problem``."""
-    return fresh_copy(problem).evaluate(np.asarray(x, dtype=float))
+def reevaluate(problem: BilevelProblem, x: np.ndarray, **overrides: Any) -> Evaluation:
+    """Evaluate ``x`` on a fresh copy of ``problem`` (with ``overrides`` of its options)."""
+    return fresh_copy(problem, **overrides).evaluate(np.asarray(x, dtype=float))
 
 
 def reverify(problem: BilevelProblem, x: np.ndarray | None, value: float) -> tuple[bool, float, str]:
@@ -100,7 +103,7 @@ def verify_exact(problem: BilevelProblem, result: ExactResult) -> ExactResult:
     if not np.array_equal(x, np.asarray(result.solution["x"], dtype=float)):
         result.solution = {**result.solution, "x": x.tolist()}
         result.notes = _join(result.notes, "decision repaired within solver tolerance before verification")
-    evaluation = reevaluate(problem, x)
+    evaluation = reevaluate(problem, x, **problem.reference_options())
     claimed = result.objective
     if not evaluation.feasible:
         why = evaluation.follower.status if not evaluation.follower.ok else f"violation {evaluation.violation:.3g}"

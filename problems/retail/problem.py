@@ -97,6 +97,11 @@ class RetailProblem(BilevelProblem):
             "max_tie_combinations": self.max_tie_combinations,
         }
 
+    def reference_options(self) -> dict[str, Any]:
+        """The exact baseline routes exactly: its decision is re-verified with exact routing, whatever routing
+        the runs use (under heuristic routing a run's value is a lower bound of the same discounts' value)."""
+        return {"routing": "exact"}
+
     def warnings(self) -> list[str]:
         if self.routing == "heuristic":
             return [
