@@ -187,12 +187,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not table.empty:
         with _wide_pandas():
             print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        failed = int(table["runs"].sum() - table["ok"].sum() - table["timeout"].sum())
         timeouts = int(table["timeout"].sum())
         if timeouts:
             print(
                 f"{timeouts} of {int(table['runs'].sum())} runs ended on a clock before their budget (status "
                 "timeout): their gaps are not comparable; raise the time limits or run on an idle machine"
             )
+        if failed:
+            print(f"{failed} runs failed (status failed; the cause is in runs.csv's error column)", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -108,8 +108,10 @@ def _inputs(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise InputError(str(directory), "runs.csv", "no runs.csv (or runs.parquet) in this directory")
     tables = read_results(directory)
     runs, history = tables.runs, tables.history
-    for frame, required, name in ((runs, REQUIRED_RUNS, str(runs_path)),
-                                  (history, REQUIRED_HISTORY, str(table_path(directory, "history")))):  # fmt: skip
+    for frame, required, name in (
+        (runs, REQUIRED_RUNS, str(runs_path)),
+        (history, REQUIRED_HISTORY, str(table_path(directory, "history"))),
+    ):
         missing = [c for c in required if c not in frame.columns]
         if missing and not (frame is history and frame.empty):
             raise InputError(name, ", ".join(missing), "missing column(s): written by an older version?")
@@ -137,8 +139,9 @@ def _check_out(out: Path) -> None:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise InputError(str(out), "OUT", "exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise InputError(str(out), "OUT", f"is not empty and not an earlier export (no {MARKER}); choose a new "
-                         "directory")  # fmt: skip
+        raise InputError(
+            str(out), "OUT", f"is not empty and not an earlier export (no {MARKER}); choose a new directory"
+        )
 
 
 def _instance_ids(runs: pd.DataFrame) -> dict[tuple[str, str], tuple[int, int, int]]:
@@ -161,8 +164,12 @@ def _senses(runs: pd.DataFrame, history: pd.DataFrame, target: str) -> dict[str,
     for problem, group in runs.groupby("problem"):
         senses = set(group["sense"].dropna()) if "sense" in group else set()
         if len(senses) != 1:
-            raise InputError("<cli>", "--target", f"value: the runs of {problem!r} have senses {sorted(senses)}; "
-                             "one sense per family is needed (use the gap)")  # fmt: skip
+            raise InputError(
+                "<cli>",
+                "--target",
+                f"value: the runs of {problem!r} have senses {sorted(senses)}; "
+                "one sense per family is needed (use the gap)",
+            )
         out[str(problem)] = senses.pop() == "max"
     return out
 
@@ -177,10 +184,12 @@ def _write(
 ) -> tuple[list[Path], list[dict[str, Any]]]:
     column = "gap_pct" if target == "gap" else "best_value"
     by_run = {
-        run_id: (group["n_evals"].to_numpy(dtype=float, na_value=np.nan),
-                 group[column].to_numpy(dtype=float, na_value=np.nan))
+        run_id: (
+            group["n_evals"].to_numpy(dtype=float, na_value=np.nan),
+            group[column].to_numpy(dtype=float, na_value=np.nan),
+        )
         for run_id, group in history.sort_values(["run_id", "n_evals"], kind="stable").groupby("run_id", sort=False)
-    }  # fmt: skip
+    }
     files: list[Path] = []
     mapping: list[dict[str, Any]] = []
     runs = runs.assign(
@@ -207,22 +216,41 @@ def _write(
                 lines += [f"{int(e)} {_number(v)}" for e, v in rows]
                 best_evals, best_y = rows[-1]
                 total = _int(row.n_evals, int(evals.max()) if len(evals) else 0)
-                entries.append({"instance": _int(row.ioh_iid, 1), "evals": total,
-                                "best": {"evals": int(best_evals), "x": [], "y": _json_number(best_y)},
-                                "seed": _int(row.seed, 0), "run_id": str(row.run_id)})  # fmt: skip
-                mapping.append({
-                    "heuristic": heuristic, "problem": problem, "function_id": fid, "dimension": dim,
-                    "ioh_instance": _int(row.ioh_iid, 1), "instance": row.instance, "ioh_run": ioh_run, "seed": row.seed,
-                    "run_id": row.run_id, "reference_kind": row.reference_kind,
-                    "reference_value": getattr(row, "reference_value", math.nan), "target": target,
-                    "maximization": maximize,
-                })  # fmt: skip
+                entries.append(
+                    {
+                        "instance": _int(row.ioh_iid, 1),
+                        "evals": total,
+                        "best": {"evals": int(best_evals), "x": [], "y": _json_number(best_y)},
+                        "seed": _int(row.seed, 0),
+                        "run_id": str(row.run_id),
+                    }
+                )
+                mapping.append(
+                    {
+                        "heuristic": heuristic,
+                        "problem": problem,
+                        "function_id": fid,
+                        "dimension": dim,
+                        "ioh_instance": _int(row.ioh_iid, 1),
+                        "instance": row.instance,
+                        "ioh_run": ioh_run,
+                        "seed": row.seed,
+                        "run_id": row.run_id,
+                        "reference_kind": row.reference_kind,
+                        "reference_value": getattr(row, "reference_value", math.nan),
+                        "target": target,
+                        "maximization": maximize,
+                    }
+                )
             dat.write_text("\n".join(lines) + "\n", encoding="utf-8")
             files.append(dat)
             scenarios.append({"dimension": dim, "path": f"{data_dir.name}/{dat.name}", "runs": entries})
         algorithm = str(group["algorithm"].iloc[0]) if "algorithm" in group else str(heuristic)
-        params = {str(c).removeprefix("param_"): _plain(v) for c, v in group.iloc[0].items()
-                  if str(c).startswith("param_") and not _missing(v)}  # fmt: skip
+        params = {
+            str(c).removeprefix("param_"): _plain(v)
+            for c, v in group.iloc[0].items()
+            if str(c).startswith("param_") and not _missing(v)
+        }
         meta = {
             "version": FORMAT_VERSION,
             "suite": "bilevel-bench",

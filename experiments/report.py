@@ -75,15 +75,36 @@ AXES = (("n_evals", "leader evaluations"), ("n_follower_solves", "follower solve
 NOT_RUN_EXACT = ("unsupported", "published")  # exact statuses that mean "the baseline did not run here"
 
 REQUIRED = {
-    "runs": ("run_id", "problem", "instance", "heuristic", "seed", "status", "best_value", "reference_value",
-             "reference_kind", "gap_pct", "n_evals", "max_evals"),
+    "runs": (
+        "run_id",
+        "problem",
+        "instance",
+        "heuristic",
+        "seed",
+        "status",
+        "best_value",
+        "reference_value",
+        "reference_kind",
+        "gap_pct",
+        "n_evals",
+        "max_evals",
+    ),
     "history": ("run_id", "checkpoint", "n_evals", "n_follower_solves", "elapsed_s", "gap_pct"),
     "exact": ("problem", "instance", "status", "objective", "time_s"),
-}  # fmt: skip
+}
 OPTIONAL_RUNS: dict[str, Any] = {
-    "verified": True, "sense": "max", "error": "", "stop_reason": "", "wall_s": np.nan, "cpu_s": np.nan,
-    "n_follower_solves": np.nan, "warnings": "", "beats_reference": False, "grid": "", "size_n_var": np.nan,
-}  # fmt: skip
+    "verified": True,
+    "sense": "max",
+    "error": "",
+    "stop_reason": "",
+    "wall_s": np.nan,
+    "cpu_s": np.nan,
+    "n_follower_solves": np.nan,
+    "warnings": "",
+    "beats_reference": False,
+    "grid": "",
+    "size_n_var": np.nan,
+}
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -138,8 +159,12 @@ def load_results(
 def _require(frame: pd.DataFrame, table: str, source: str) -> None:
     missing = [c for c in REQUIRED[table] if c not in frame.columns]
     if missing:
-        raise InputError(source, ", ".join(missing), "missing column(s): written by an older version? run the grid "
-                         "again with --fresh (or finish it: the runner adds the reference and gap columns)")  # fmt: skip
+        raise InputError(
+            source,
+            ", ".join(missing),
+            "missing column(s): written by an older version? run the grid "
+            "again with --fresh (or finish it: the runner adds the reference and gap columns)",
+        )
 
 
 def _select(runs: pd.DataFrame, column: str, wanted: Sequence[str] | None, option: str, source: str) -> pd.DataFrame:
@@ -148,8 +173,9 @@ def _select(runs: pd.DataFrame, column: str, wanted: Sequence[str] | None, optio
     known = sorted(set(runs[column].dropna()))
     unknown = [w for w in wanted if w not in known]
     if unknown:
-        raise InputError("<cli>", option, f"no runs of {', '.join(map(repr, unknown))} in {source} (known: "
-                         f"{', '.join(known)})")  # fmt: skip
+        raise InputError(
+            "<cli>", option, f"no runs of {', '.join(map(repr, unknown))} in {source} (known: {', '.join(known)})"
+        )
     return runs[runs[column].isin(list(wanted))].reset_index(drop=True)
 
 
@@ -163,8 +189,17 @@ def _derive_runs(runs: pd.DataFrame) -> pd.DataFrame:
     for column, default in OPTIONAL_RUNS.items():
         if column not in runs:
             runs[column] = default
-    for column in ("best_value", "gap_pct", "reference_value", "n_evals", "max_evals", "n_follower_solves",
-                   "wall_s", "cpu_s", "size_n_var"):  # fmt: skip
+    for column in (
+        "best_value",
+        "gap_pct",
+        "reference_value",
+        "n_evals",
+        "max_evals",
+        "n_follower_solves",
+        "wall_s",
+        "cpu_s",
+        "size_n_var",
+    ):
         runs[column] = floats(runs[column])
     for column in ("status", "reference_kind", "error", "stop_reason", "warnings", "sense"):
         runs[column] = runs[column].astype(object).where(runs[column].notna(), "").astype(str)
@@ -441,8 +476,10 @@ def family_stats(runs: pd.DataFrame, problem: str) -> FamilyStats:
         result.message = f"too few heuristics for a test ({k}; at least 2)"
         return result
     if n < MIN_BLOCKS:
-        result.message = (f"too few blocks for a test: {n} (instance, seed) pairs where every heuristic ended "
-                          f"normally; at least {MIN_BLOCKS}")  # fmt: skip
+        result.message = (
+            f"too few blocks for a test: {n} (instance, seed) pairs where every heuristic ended "
+            f"normally; at least {MIN_BLOCKS}"
+        )
         return result
     data = finite_for_ranks(blocks)
     result.ranks = data.rank(axis=1, method="average").mean(axis=0).sort_values()
@@ -491,11 +528,19 @@ def pairwise_wilcoxon(data: pd.DataFrame, gaps: pd.DataFrame | None = None) -> p
             else:
                 test = stats.wilcoxon(x, y)
                 statistic, p = float(test.statistic), float(test.pvalue)
-            rows.append({"heuristic A": a, "heuristic B": b, "blocks": len(x), "non-zero differences": nonzero,
-                         "A better": int((differences < 0).sum()), "B better": int((differences > 0).sum()),
-                         "median gap difference A - B (%)": _median_difference((gaps if gaps is not None else data),
-                                                                               a, b), "W": statistic,
-                         "p": p})  # fmt: skip
+            rows.append(
+                {
+                    "heuristic A": a,
+                    "heuristic B": b,
+                    "blocks": len(x),
+                    "non-zero differences": nonzero,
+                    "A better": int((differences < 0).sum()),
+                    "B better": int((differences > 0).sum()),
+                    "median gap difference A - B (%)": _median_difference((gaps if gaps is not None else data), a, b),
+                    "W": statistic,
+                    "p": p,
+                }
+            )
     table = pd.DataFrame(rows)
     table["p (Holm)"] = multipletests(table["p"].to_numpy(dtype=float), method="holm")[1]
     table[f"significant at {ALPHA:g}"] = np.where(table["p (Holm)"] < ALPHA, "yes", "no")
@@ -591,8 +636,9 @@ def ert_rows(runs: pd.DataFrame, history: pd.DataFrame | Reach, targets: Sequenc
     return pd.DataFrame(rows)
 
 
-def fixed_budget_rows(runs: pd.DataFrame, history: pd.DataFrame,
-                      fractions: Sequence[float] = BUDGET_FRACTIONS) -> pd.DataFrame:  # fmt: skip
+def fixed_budget_rows(
+    runs: pd.DataFrame, history: pd.DataFrame, fractions: Sequence[float] = BUDGET_FRACTIONS
+) -> pd.DataFrame:
     """Per problem x heuristic: the median best-so-far gap at each fraction of the budget over the runs that
     ended normally (inf: more than half had no feasible value yet)."""
     ok_runs = runs[runs["ok"]]
@@ -615,14 +661,23 @@ def reference_rows(results: Results) -> pd.DataFrame:
     beats = results.runs[results.runs["beats_reference"]].groupby(["problem", "instance"]).size()
     for ref in results.references.itertuples(index=False):
         row = _exact_row(results.exact, str(ref.problem), str(ref.instance)) or {}
-        rows.append({
-            "problem": ref.problem, "instance": ref.instance, "leader variables": ref.size_n_var,
-            "sense": ref.sense, "reference": _full(ref.reference_value),
-            "reference kind": ref.reference_kind or "none", "exact status": row.get("status", "not run"),
-            "exact objective": _full(row.get("objective")), "exact bound": _full(row.get("bound")),
-            "exact gap %": _number(row.get("gap_pct")), "exact s": _number(row.get("time_s")),
-            "exact method": row.get("method", ""), "runs beating it": int(beats.get((ref.problem, ref.instance), 0)),
-        })  # fmt: skip
+        rows.append(
+            {
+                "problem": ref.problem,
+                "instance": ref.instance,
+                "leader variables": ref.size_n_var,
+                "sense": ref.sense,
+                "reference": _full(ref.reference_value),
+                "reference kind": ref.reference_kind or "none",
+                "exact status": row.get("status", "not run"),
+                "exact objective": _full(row.get("objective")),
+                "exact bound": _full(row.get("bound")),
+                "exact gap %": _number(row.get("gap_pct")),
+                "exact s": _number(row.get("time_s")),
+                "exact method": row.get("method", ""),
+                "runs beating it": int(beats.get((ref.problem, ref.instance), 0)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -663,13 +718,20 @@ def timeout_rows(runs: pd.DataFrame) -> pd.DataFrame:
     late = runs[runs["timeout"]]
     if late.empty:
         return pd.DataFrame()
-    return pd.DataFrame({
-        "problem": late["problem"], "instance": late["instance"], "heuristic": late["heuristic"],
-        "seed": late["seed"].astype(str), "evaluations": [f"{fmt(a)} of {fmt(b)}" for a, b in
-                                                          zip(late["n_evals"], late["max_evals"], strict=True)],
-        "stop reason": late["stop_reason"], "cause": late["error"].map(error_cause), "wall s": late["wall_s"],
-        "gap % (not counted)": late["gap"], "gaps vs": late["reference_kind"].replace("", "none"),
-    }).sort_values(["problem", "instance", "heuristic", "seed"])  # fmt: skip
+    return pd.DataFrame(
+        {
+            "problem": late["problem"],
+            "instance": late["instance"],
+            "heuristic": late["heuristic"],
+            "seed": late["seed"].astype(str),
+            "evaluations": [f"{fmt(a)} of {fmt(b)}" for a, b in zip(late["n_evals"], late["max_evals"], strict=True)],
+            "stop reason": late["stop_reason"],
+            "cause": late["error"].map(error_cause),
+            "wall s": late["wall_s"],
+            "gap % (not counted)": late["gap"],
+            "gaps vs": late["reference_kind"].replace("", "none"),
+        }
+    ).sort_values(["problem", "instance", "heuristic", "seed"])
 
 
 def split_warnings(text: str) -> list[str]:
@@ -698,12 +760,14 @@ def warning_rows(results: Results) -> pd.DataFrame:
                 else:
                     entry["exact baseline"] = "yes"
 
-    for problem, instance, text in zip(results.runs["problem"], results.runs["instance"], results.runs["warnings"],
-                                       strict=True):  # fmt: skip
+    for problem, instance, text in zip(
+        results.runs["problem"], results.runs["instance"], results.runs["warnings"], strict=True
+    ):
         add(problem, instance, text, "run")
     if not results.exact.empty and "warnings" in results.exact:
-        for problem, instance, text in zip(results.exact["problem"], results.exact["instance"].astype(str),
-                                           results.exact["warnings"], strict=True):  # fmt: skip
+        for problem, instance, text in zip(
+            results.exact["problem"], results.exact["instance"].astype(str), results.exact["warnings"], strict=True
+        ):
             add(problem, instance, text, "exact")
     return pd.DataFrame([{"problem": p, "instance": i, "warning": w, **v} for (p, i, w), v in sorted(rows.items())])
 
@@ -721,10 +785,18 @@ def _pyplot() -> Any:
 
 
 STYLE = {
-    "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
-    "legend.fontsize": 6, "axes.linewidth": 0.6, "lines.linewidth": 1.1, "pdf.fonttype": 42,
-    "figure.dpi": 100, "savefig.dpi": 150,
-}  # fmt: skip
+    "font.size": 7,
+    "axes.titlesize": 7,
+    "axes.labelsize": 7,
+    "xtick.labelsize": 6,
+    "ytick.labelsize": 6,
+    "legend.fontsize": 6,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.1,
+    "pdf.fonttype": 42,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+}
 
 
 def colours(labels: Iterable[str]) -> dict[str, Any]:
@@ -745,8 +817,10 @@ def convergence_bands(history: pd.DataFrame, column: str, grid: np.ndarray) -> d
     quantile involves a run without a value yet."""
     out = {}
     for label, group in history.groupby("heuristic", sort=True):
-        curves = [step_values(run[column].to_numpy(dtype=float), run["gap"].to_numpy(dtype=float), grid)
-                  for _, run in group.groupby("run_id", sort=False)]  # fmt: skip
+        curves = [
+            step_values(run[column].to_numpy(dtype=float), run["gap"].to_numpy(dtype=float), grid)
+            for _, run in group.groupby("run_id", sort=False)
+        ]
         with np.errstate(invalid="ignore"):
             out[str(label)] = np.quantile(np.array(curves), [0.25, 0.5, 0.75], axis=0)
     return out
@@ -774,8 +848,9 @@ def nice_ticks(low: float, high: float, base: float = 10) -> list[float]:
     """Tick values for a log axis from ``low`` to ``high`` (> 0): 1-2-5 steps, or 1-2-3-5, powers of ten or all
     mantissas, whichever first gives 3 to 7 ticks (else 2)."""
     if base == 2:
-        return [2.0**k for k in range(math.floor(math.log2(low)), math.ceil(math.log2(high)) + 1)
-                if low <= 2.0**k <= high]  # fmt: skip
+        return [
+            2.0**k for k in range(math.floor(math.log2(low)), math.ceil(math.log2(high)) + 1) if low <= 2.0**k <= high
+        ]
     decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
     options = [
         [float(f"{m}e{d}") for d in decades for m in mantissas if low <= float(f"{m}e{d}") <= high]
@@ -842,8 +917,15 @@ def _legend_below(fig: Any, axes: Iterable[Any]) -> None:
     if seen:
         longest = max(len(label) for label in seen)
         columns = 3 if longest <= 16 else 2 if longest <= 28 else 1
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(columns, len(seen)),
-                   frameon=False, handlelength=1.8, columnspacing=1.0)  # fmt: skip
+        fig.legend(
+            list(seen.values()),
+            list(seen),
+            loc="outside lower center",
+            ncol=min(columns, len(seen)),
+            frameon=False,
+            handlelength=1.8,
+            columnspacing=1.0,
+        )
 
 
 def wrap(text: str, width: int = 54) -> str:
@@ -907,8 +989,13 @@ def ecdf_figure(runs: pd.DataFrame, history: pd.DataFrame | Reach, title: str, p
             pooled = np.concatenate([reach.runtimes(group, g, column).to_numpy() for g in ECDF_TARGETS])
             x, y = ecdf(pooled)
             if len(x):
-                ax.step(np.concatenate([[left], x, [right]]), np.concatenate([[0.0], y, [y[-1]]]), where="post",
-                        color=palette[str(name)], label=str(name))  # fmt: skip
+                ax.step(
+                    np.concatenate([[left], x, [right]]),
+                    np.concatenate([[0.0], y, [y[-1]]]),
+                    where="post",
+                    color=palette[str(name)],
+                    label=str(name),
+                )
             else:
                 ax.plot([], [], color=palette[str(name)], label=f"{name} (never)")
         log_axis(ax, "x", left, right)
@@ -936,9 +1023,15 @@ def profile_figure(profiles: dict[float, pd.DataFrame], counts: dict[float, pd.S
     for ax, (target, profile) in zip(axes, profiles.items(), strict=True):
         for method in profile.columns:
             n = int(counts[target].get(method, 0))
-            ax.step(profile.index, profile[method], where="post", color=palette.get(method, "grey"),
-                    label=f"{method} ({n} inst.)", ls="--" if method == EXACT else "-",
-                    lw=1.5 if method == EXACT else 1.1)  # fmt: skip
+            ax.step(
+                profile.index,
+                profile[method],
+                where="post",
+                color=palette.get(method, "grey"),
+                label=f"{method} ({n} inst.)",
+                ls="--" if method == EXACT else "-",
+                lw=1.5 if method == EXACT else 1.1,
+            )
         log_axis(ax, "x", 1.0, float(profile.index.max()), base=2)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("τ (time / fastest time on the instance)", labelpad=1)
@@ -970,9 +1063,17 @@ def gap_box_figure(runs: pd.DataFrame, references: pd.DataFrame, problem: str, p
             colors.append(palette[heuristic])
             if len(finite):
                 ax.scatter(finite, np.full(len(finite), position + 1), s=3, color=palette[heuristic], zorder=3, lw=0)
-        boxes = ax.boxplot(data, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True,
-                           medianprops={"color": "black", "lw": 0.8}, whiskerprops={"lw": 0.6},
-                           capprops={"lw": 0.6}, boxprops={"lw": 0.6})  # fmt: skip
+        boxes = ax.boxplot(
+            data,
+            orientation="horizontal",
+            widths=0.6,
+            showfliers=False,
+            patch_artist=True,
+            medianprops={"color": "black", "lw": 0.8},
+            whiskerprops={"lw": 0.6},
+            capprops={"lw": 0.6},
+            boxprops={"lw": 0.6},
+        )
         for patch, colour in zip(boxes["boxes"], colors, strict=True):
             patch.set_facecolor((*colour[:3], 0.35))
         ax.set_yticks(range(1, len(heuristics) + 1), labels)
@@ -1026,13 +1127,25 @@ def cd_figure(stats_: FamilyStats, palette: dict) -> Any:
     assert stats_.ranks is not None and stats_.nemenyi is not None
     k = len(stats_.ranks)
     fig, (ax,) = _figure(1, 0.8 + 0.16 * k)
-    sp.critical_difference_diagram(stats_.ranks.to_dict(), stats_.nemenyi, ax=ax, alpha=ALPHA,
-                                   color_palette={h: palette[h] for h in stats_.ranks.index},
-                                   label_props={"fontsize": 6}, label_fmt_left="{label} ({rank:.2f})",
-                                   label_fmt_right="({rank:.2f}) {label}")  # fmt: skip
-    fig.suptitle(wrap(f"{stats_.problem}: average rank of the final gap (1 = best) over {len(stats_.blocks)} blocks; "
-                      f"Nemenyi CD = {stats_.cd:.2f}; a bar joins heuristics not significantly different at "
-                      f"{ALPHA:g}", 60), fontsize=7)  # fmt: skip
+    sp.critical_difference_diagram(
+        stats_.ranks.to_dict(),
+        stats_.nemenyi,
+        ax=ax,
+        alpha=ALPHA,
+        color_palette={h: palette[h] for h in stats_.ranks.index},
+        label_props={"fontsize": 6},
+        label_fmt_left="{label} ({rank:.2f})",
+        label_fmt_right="({rank:.2f}) {label}",
+    )
+    fig.suptitle(
+        wrap(
+            f"{stats_.problem}: average rank of the final gap (1 = best) over {len(stats_.blocks)} blocks; "
+            f"Nemenyi CD = {stats_.cd:.2f}; a bar joins heuristics not significantly different at "
+            f"{ALPHA:g}",
+            60,
+        ),
+        fontsize=7,
+    )
     return fig
 
 
@@ -1143,12 +1256,16 @@ def to_html(blocks: list[Block], title: str) -> str:
             body.append(_html_table(block.content, block.anchor, block.caption))
         elif block.kind == "figure":
             data = base64.b64encode(block.png).decode("ascii")
-            body.append(f'<figure id="{block.anchor}"><img src="data:image/png;base64,{data}" '
-                        f'alt="{html.escape(block.caption)}"><figcaption>{html.escape(block.caption)}</figcaption>'
-                        "</figure>")  # fmt: skip
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE_CSS}</style></head><body>\n" + "\n".join(body) + f"\n<script>{SORT_JS}</script>\n"
-            "</body></html>\n")  # fmt: skip
+            body.append(
+                f'<figure id="{block.anchor}"><img src="data:image/png;base64,{data}" '
+                f'alt="{html.escape(block.caption)}"><figcaption>{html.escape(block.caption)}</figcaption>'
+                "</figure>"
+            )
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE_CSS}</style></head><body>\n" + "\n".join(body) + f"\n<script>{SORT_JS}</script>\n"
+        "</body></html>\n"
+    )
 
 
 def _html_toc(toc: list[Block]) -> str:
@@ -1168,8 +1285,9 @@ def _html_toc(toc: list[Block]) -> str:
 def _inline_html(text: str) -> str:
     """The Markdown the report's paragraphs use: `code` and *emphasis*."""
     parts = html.escape(text).split("`")
-    out = "".join(f"<code>{p}</code>" if k % 2 else re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", p)
-                  for k, p in enumerate(parts))  # fmt: skip
+    out = "".join(
+        f"<code>{p}</code>" if k % 2 else re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", p) for k, p in enumerate(parts)
+    )
     return out.replace("\n", "<br>")
 
 
@@ -1250,8 +1368,11 @@ def make_report(
     formats = check_formats(formats)
     link = Path(out) if out is not None else results_dir / "report"
     if link.exists() and not link.is_symlink():
-        raise InputError(str(link), "--out", "exists and is not a report link made by this command; move it away "
-                         "or choose another --out")  # fmt: skip
+        raise InputError(
+            str(link),
+            "--out",
+            "exists and is not a report link made by this command; move it away or choose another --out",
+        )
     results = load_results(results_dir, problems, heuristics)
     plt = _pyplot()
     stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
@@ -1361,27 +1482,37 @@ def _introduction(b: Builder, results: Results, results_dir: Path) -> None:
     runs = results.runs
     budget = ", ".join(
         f"{column} = {', '.join(fmt(float(v)) for v in sorted(runs[column].dropna().unique()))}"
-        for column in ("max_evals", "max_seconds", "time_limit_s") if column in runs and runs[column].notna().any()
-    )  # fmt: skip
+        for column in ("max_evals", "max_seconds", "time_limit_s")
+        if column in runs and runs[column].notna().any()
+    )
     versions = ", ".join(
-        f"{c.removesuffix('_version')} {runs[c].dropna().iloc[0]}" for c in runs.columns if c.endswith("_version")
-        and runs[c].notna().any()
-    )  # fmt: skip
+        f"{c.removesuffix('_version')} {runs[c].dropna().iloc[0]}"
+        for c in runs.columns
+        if c.endswith("_version") and runs[c].notna().any()
+    )
     grids = ", ".join(sorted(set(runs["grid"].dropna().astype(str)) - {""})) or "?"
     host = ""
     if "host_cpus" in runs and runs["host_cpus"].notna().any():
         loads = floats(runs["load_avg_1m"]) if "load_avg_1m" in runs else np.array([np.nan])
-        host = (f" Hosts: {', '.join(str(v) for v in sorted(set(runs['host_cpus'].dropna())))} CPUs; 1-minute load "
-                f"average at the runs' starts {fmt(float(np.nanmin(loads)))}–{fmt(float(np.nanmax(loads)))}.")  # fmt: skip
+        host = (
+            f" Hosts: {', '.join(str(v) for v in sorted(set(runs['host_cpus'].dropna())))} CPUs; 1-minute load "
+            f"average at the runs' starts {fmt(float(np.nanmin(loads)))}–{fmt(float(np.nanmax(loads)))}."
+        )
     filters = "; ".join(f"{k}: {', '.join(v)}" for k, v in results.filters.items())
     files = ", ".join(f"`{Path(p).name}`" for p in results.sources.values())
     b.heading(1, "Benchmark report")
-    b.text(f"Grid(s): {grids}. {len(runs)} runs of {runs['heuristic'].nunique()} heuristic(s) on "
-           f"{len(results.references)} instance(s) of {runs['problem'].nunique()} problem(s); budget per run: "
-           f"{budget or 'see runs.csv'}. Versions: {versions or 'not recorded'}.{host} Built from {files} in "
-           f"`{results_dir}` alone" + (f", filtered to {filters}." if filters else ".")
-           + (" Every figure is also in `figures/` beside this page as a one-column PDF (3.5 in wide)."
-              if "pdf" in b.formats else ""))  # fmt: skip
+    b.text(
+        f"Grid(s): {grids}. {len(runs)} runs of {runs['heuristic'].nunique()} heuristic(s) on "
+        f"{len(results.references)} instance(s) of {runs['problem'].nunique()} problem(s); budget per run: "
+        f"{budget or 'see runs.csv'}. Versions: {versions or 'not recorded'}.{host} Built from {files} in "
+        f"`{results_dir}` alone"
+        + (f", filtered to {filters}." if filters else ".")
+        + (
+            " Every figure is also in `figures/` beside this page as a one-column PDF (3.5 in wide)."
+            if "pdf" in b.formats
+            else ""
+        )
+    )
     b.heading(2, "Definitions")
     b.text(
         "*Gap*: `100 (reference - value) / |reference|` in the leader's sense (min: the other way round), the "
@@ -1406,10 +1537,12 @@ def _introduction(b: Builder, results: Results, results_dir: Path) -> None:
 
 def _references_section(b: Builder, results: Results) -> None:
     b.heading(2, "References and the exact baseline")
-    b.text("One row per instance: the reference its gaps are against and the exact baseline's result (exact.csv; "
-           "*not run* where the grid had no exact row). *runs beating it*: runs whose verified value is better than "
-           "the reference beyond the tie band (with a certified reference this is a defect; against a best-known "
-           "value, a new best).")  # fmt: skip
+    b.text(
+        "One row per instance: the reference its gaps are against and the exact baseline's result (exact.csv; "
+        "*not run* where the grid had no exact row). *runs beating it*: runs whose verified value is better than "
+        "the reference beyond the tie band (with a certified reference this is a defect; against a best-known "
+        "value, a new best)."
+    )
     b.table(reference_rows(results), "references")
 
 
@@ -1419,8 +1552,10 @@ def _warnings_section(b: Builder, results: Results) -> None:
     if table.empty:
         b.text("No run or exact baseline reported a modelling warning.")
         return
-    b.text("What the problems say about their own values (the `warnings` column), per instance: *runs* counts "
-           "the runs that carry the warning.")  # fmt: skip
+    b.text(
+        "What the problems say about their own values (the `warnings` column), per instance: *runs* counts "
+        "the runs that carry the warning."
+    )
     b.table(table, "warnings")
 
 
@@ -1428,9 +1563,11 @@ def _abnormal_section(b: Builder, results: Results) -> None:
     runs = results.runs
     n_timeout, n_failed = int(runs["timeout"].sum()), int(runs["failed"].sum())
     b.heading(2, "Runs that did not end normally")
-    b.text(f"{n_timeout} of {len(runs)} runs ended on a clock before their budget (status `timeout`) and {n_failed} "
-           "failed. Timed-out runs are kept out of every gap statistic below; their budgets depend on the "
-           "machine's load, not on the heuristic.")  # fmt: skip
+    b.text(
+        f"{n_timeout} of {len(runs)} runs ended on a clock before their budget (status `timeout`) and {n_failed} "
+        "failed. Timed-out runs are kept out of every gap statistic below; their budgets depend on the "
+        "machine's load, not on the heuristic."
+    )
     b.heading(3, "Timeouts")
     timeouts = timeout_rows(runs)
     if timeouts.empty:
@@ -1450,10 +1587,12 @@ def _summary_section(b: Builder, results: Results) -> None:
     runs, history = results.runs, results.reach
     assert history is not None
     b.heading(2, "Summary")
-    b.text("Final gaps (median and IQR) over the runs that ended normally with a feasible value, against the "
-           f"reference kinds in *gaps vs*. Success rates (≤ target) over the runs on certified instances, failed "
-           f"runs included as unsuccessful, timeouts excluded; *s / solves to {TIME_TARGET:g}%*: medians over the "
-           "runs that reached it.")  # fmt: skip
+    b.text(
+        "Final gaps (median and IQR) over the runs that ended normally with a feasible value, against the "
+        f"reference kinds in *gaps vs*. Success rates (≤ target) over the runs on certified instances, failed "
+        f"runs included as unsuccessful, timeouts excluded; *s / solves to {TIME_TARGET:g}%*: medians over the "
+        "runs that reached it."
+    )
     b.heading(3, "Per problem and heuristic")
     b.table(rates_as_text(summary_rows(runs, history, ["problem", "heuristic"])), "summary")
     b.heading(3, "Per instance")
@@ -1462,21 +1601,28 @@ def _summary_section(b: Builder, results: Results) -> None:
 
 def _gap_figures_section(b: Builder, results: Results, palette: dict) -> None:
     b.heading(2, "Final gaps")
-    b.text(f"Per instance, the final gap of every run that ended normally (dots) and their box (quartiles, whiskers "
-           f"to 1.5 IQR); the axis is logarithmic above {SYMLOG_LINEAR:g}% and linear below (0 included). "
-           "*(k none)*: runs without a feasible value (not drawn).")  # fmt: skip
+    b.text(
+        f"Per instance, the final gap of every run that ended normally (dots) and their box (quartiles, whiskers "
+        f"to 1.5 IQR); the axis is logarithmic above {SYMLOG_LINEAR:g}% and linear below (0 included). "
+        "*(k none)*: runs without a feasible value (not drawn)."
+    )
     for problem, runs in results.runs.groupby("problem", sort=True):
         name = f"gaps_{slug(str(problem))}"
         fig = gap_box_figure(runs, results.references, str(problem), palette)
         b.figure(fig, name, f"Final gap per heuristic and instance, {problem} (gaps vs {reference_note(runs)}).")
     b.heading(3, "Gap against instance size")
-    b.text("Median final gap per instance and heuristic (runs that ended normally with a feasible value) against "
-           "the number of leader variables (`size_n_var`); points of one size are set slightly apart.")  # fmt: skip
+    b.text(
+        "Median final gap per instance and heuristic (runs that ended normally with a feasible value) against "
+        "the number of leader variables (`size_n_var`); points of one size are set slightly apart."
+    )
     for problem, runs in results.runs.groupby("problem", sort=True):
         if runs["size_n_var"].notna().any():
             fig = size_figure(runs, str(problem), palette)
-            b.figure(fig, f"size_{slug(str(problem))}", f"Median final gap against size, {problem} (gaps vs "
-                     f"{reference_note(runs)}).")  # fmt: skip
+            b.figure(
+                fig,
+                f"size_{slug(str(problem))}",
+                f"Median final gap against size, {problem} (gaps vs {reference_note(runs)}).",
+            )
         else:
             b.text(f"{problem}: no `size_n_var` recorded.")
 
@@ -1485,43 +1631,54 @@ def _anytime_section(b: Builder, results: Results) -> None:
     runs, history = results.runs, results.history
     b.heading(2, "Anytime performance")
     b.heading(3, "Expected running time")
-    b.text("ERT (COCO) to each target gap, per problem and heuristic pooled over the problem's certified instances: "
-           "the evaluations (or follower solves) of all runs until they reached the target, or until they ended "
-           "if they did not, divided by the number of runs that reached it (∞: none did). Timed-out runs are left "
-           "out; failed runs count as unsuccessful with the evaluations they recorded. Evaluations are counted at "
-           "history checkpoints (one per batch), so ERT is exact to a batch.")  # fmt: skip
+    b.text(
+        "ERT (COCO) to each target gap, per problem and heuristic pooled over the problem's certified instances: "
+        "the evaluations (or follower solves) of all runs until they reached the target, or until they ended "
+        "if they did not, divided by the number of runs that reached it (∞: none did). Timed-out runs are left "
+        "out; failed runs count as unsuccessful with the evaluations they recorded. Evaluations are counted at "
+        "history checkpoints (one per batch), so ERT is exact to a batch."
+    )
     assert results.reach is not None
     b.table(ert_rows(runs, results.reach), "ert")
     b.heading(3, "Fixed budget")
-    b.text("Median best-so-far gap at 10%, 50% and 100% of each run's evaluation budget (`max_evals`), over the "
-           "runs that ended normally (∞: more than half had no feasible value yet).")  # fmt: skip
+    b.text(
+        "Median best-so-far gap at 10%, 50% and 100% of each run's evaluation budget (`max_evals`), over the "
+        "runs that ended normally (∞: more than half had no feasible value yet)."
+    )
     b.table(fixed_budget_rows(runs, history), "fixed budget")
 
 
 def _convergence_section(b: Builder, results: Results, palette: dict) -> None:
     b.heading(2, "Convergence")
-    b.text(f"Best gap so far, median (line) and quartiles (band) across the seeds that ended normally, against "
-           f"leader evaluations and follower solves, the budget's units (log scales; gaps below {GAP_FLOOR:g}% are "
-           "drawn at that floor; a line starts where the median run has a feasible value; axis limits follow the "
-           "data). Wall-clock comparisons, the exact solver's included, are in the performance profiles.")  # fmt: skip
+    b.text(
+        f"Best gap so far, median (line) and quartiles (band) across the seeds that ended normally, against "
+        f"leader evaluations and follower solves, the budget's units (log scales; gaps below {GAP_FLOOR:g}% are "
+        "drawn at that floor; a line starts where the median run has a feasible value; axis limits follow the "
+        "data). Wall-clock comparisons, the exact solver's included, are in the performance profiles."
+    )
     counted_ids = set(results.runs.loc[results.runs["ok"], "run_id"])
     history = results.history[results.history["run_id"].isin(counted_ids)]
     kinds = reference_kinds(results.references)
     for (problem, instance), group in history.groupby(["problem", "instance"], sort=True):
         kind = kinds.get((str(problem), str(instance)), "no reference")
         fig = convergence_figure(group, f"{problem} / {instance} (gaps vs {kind})", palette)
-        b.figure(fig, f"convergence_{slug(str(problem))}_{slug(str(instance))}",
-                 f"Convergence on {problem} / {instance} (gaps vs {kind}).")  # fmt: skip
+        b.figure(
+            fig,
+            f"convergence_{slug(str(problem))}_{slug(str(instance))}",
+            f"Convergence on {problem} / {instance} (gaps vs {kind}).",
+        )
 
 
 def _ecdf_section(b: Builder, results: Results, palette: dict) -> None:
     b.heading(2, "Runtime ECDFs")
     targets = ", ".join(f"{g:g}%" for g in ECDF_TARGETS)
-    b.text(f"COCO-style: for each heuristic, the fraction of its (run, target) pairs, over the runs on the problem's "
-           f"certified instances and the targets {targets}, whose target was reached within a given budget. Each "
-           "line's denominator is its own number of pairs (runs × targets, given in the caption): one denominator "
-           "per line, the same on every axis. Failed runs count as never reaching; timeouts are left out. The "
-           "exact solver is not drawn here (its times are in the references table and the profiles).")  # fmt: skip
+    b.text(
+        f"COCO-style: for each heuristic, the fraction of its (run, target) pairs, over the runs on the problem's "
+        f"certified instances and the targets {targets}, whose target was reached within a given budget. Each "
+        "line's denominator is its own number of pairs (runs × targets, given in the caption): one denominator "
+        "per line, the same on every axis. Failed runs count as never reaching; timeouts are left out. The "
+        "exact solver is not drawn here (its times are in the references table and the profiles)."
+    )
     for problem, runs in results.runs.groupby("problem", sort=True):
         trials = counted(runs[runs["certified"]])
         if trials.empty:
@@ -1529,10 +1686,14 @@ def _ecdf_section(b: Builder, results: Results, palette: dict) -> None:
             continue
         pairs = ", ".join(f"{h} {n} × {len(ECDF_TARGETS)}" for h, n in trials.groupby("heuristic").size().items())
         assert results.reach is not None
-        fig = ecdf_figure(trials, results.reach, f"{problem}: {trials['instance'].nunique()} certified instance(s)",
-                          palette)  # fmt: skip
-        b.figure(fig, f"ecdf_{slug(str(problem))}", f"Runtime ECDFs on {problem} (gaps vs "
-                 f"{reference_note(trials)}); pairs per heuristic: {pairs}.")  # fmt: skip
+        fig = ecdf_figure(
+            trials, results.reach, f"{problem}: {trials['instance'].nunique()} certified instance(s)", palette
+        )
+        b.figure(
+            fig,
+            f"ecdf_{slug(str(problem))}",
+            f"Runtime ECDFs on {problem} (gaps vs {reference_note(trials)}); pairs per heuristic: {pairs}.",
+        )
 
 
 def _profile_section(b: Builder, results: Results, palette: dict) -> None:
@@ -1555,43 +1716,54 @@ def _profile_section(b: Builder, results: Results, palette: dict) -> None:
     table = table.reset_index(names="method")
     for column in table.columns[2:]:
         table[column] = [fmt(v) if math.isnan(v) else f"{100 * v:.0f}%" for v in table[column]]
-    b.text("Dolan–Moré profiles over the certified instances. A heuristic's time on an instance is the median over "
-           "its seeds of the wall seconds to reach the target gap (∞ if the median seed does not reach it); the "
-           "exact solver's is its time to proven optimality (∞ if it ran without proving it). A method is a "
-           "member of an instance's profile only where it ran: a heuristic not run there, or whose runs there all "
-           "timed out, and the exact solver where it was not run (disabled, unsupported, published value), are "
-           "absent, never counted as failing; each method's fraction is over its own instances (the legend's "
-           "count). ρ(1) is how often a method is the fastest, the right end how often it succeeds at all. Wall "
-           "seconds depend on the machine's load.")  # fmt: skip
-    b.figure(profile_figure(profiles, counts, palette), "performance_profiles",
-             "Performance profiles (certified instances only).")  # fmt: skip
+    b.text(
+        "Dolan–Moré profiles over the certified instances. A heuristic's time on an instance is the median over "
+        "its seeds of the wall seconds to reach the target gap (∞ if the median seed does not reach it); the "
+        "exact solver's is its time to proven optimality (∞ if it ran without proving it). A method is a "
+        "member of an instance's profile only where it ran: a heuristic not run there, or whose runs there all "
+        "timed out, and the exact solver where it was not run (disabled, unsupported, published value), are "
+        "absent, never counted as failing; each method's fraction is over its own instances (the legend's "
+        "count). ρ(1) is how often a method is the fastest, the right end how often it succeeds at all. Wall "
+        "seconds depend on the machine's load."
+    )
+    b.figure(
+        profile_figure(profiles, counts, palette),
+        "performance_profiles",
+        "Performance profiles (certified instances only).",
+    )
     b.table(table, "profiles")
 
 
 def _statistics_section(b: Builder, results: Results, palette: dict) -> None:
     b.heading(2, "Statistical comparison")
-    b.text(f"Per problem, the heuristics are compared on the final gap in blocks of (instance, seed): each block "
-           f"holds one run of every heuristic on the same instance with the same seed, so blocking removes the "
-           f"instances' difficulty; only blocks where every heuristic ended normally are used (a run without a "
-           f"feasible value ranks last). The seeds of an instance are replicates: the conclusions hold for these "
-           f"instances, not for the family at large. Friedman's test (scipy) asks whether the ranks differ at "
-           f"all; Nemenyi's post-hoc test (scikit-posthocs) draws the critical-difference diagram (heuristics "
-           f"joined by a bar are not significantly different at {ALPHA:g}; rank 1 = smallest gap); pairwise "
-           f"Wilcoxon signed-rank tests (scipy, two-sided, zero differences dropped) with Holm's correction over "
-           f"the pairs (statsmodels). At least {MIN_BLOCKS} blocks and 2 heuristics are needed; with n blocks the "
-           f"smallest two-sided Wilcoxon p-value is 2/2^n.")  # fmt: skip
+    b.text(
+        f"Per problem, the heuristics are compared on the final gap in blocks of (instance, seed): each block "
+        f"holds one run of every heuristic on the same instance with the same seed, so blocking removes the "
+        f"instances' difficulty; only blocks where every heuristic ended normally are used (a run without a "
+        f"feasible value ranks last). The seeds of an instance are replicates: the conclusions hold for these "
+        f"instances, not for the family at large. Friedman's test (scipy) asks whether the ranks differ at "
+        f"all; Nemenyi's post-hoc test (scikit-posthocs) draws the critical-difference diagram (heuristics "
+        f"joined by a bar are not significantly different at {ALPHA:g}; rank 1 = smallest gap); pairwise "
+        f"Wilcoxon signed-rank tests (scipy, two-sided, zero differences dropped) with Holm's correction over "
+        f"the pairs (statsmodels). At least {MIN_BLOCKS} blocks and 2 heuristics are needed; with n blocks the "
+        f"smallest two-sided Wilcoxon p-value is 2/2^n."
+    )
     for problem in sorted(set(results.runs["problem"])):
         stats_ = family_stats(results.runs, str(problem))
         runs = results.runs[results.runs["problem"] == problem]
         b.heading(3, f"{problem}")
-        head = (f"{len(stats_.blocks)} block(s) of {stats_.blocks.shape[1]} heuristic(s) (gaps vs "
-                f"{reference_note(runs)}); {stats_.dropped} block(s) left out (a heuristic failed, timed out or "
-                "did not run there).")  # fmt: skip
+        head = (
+            f"{len(stats_.blocks)} block(s) of {stats_.blocks.shape[1]} heuristic(s) (gaps vs "
+            f"{reference_note(runs)}); {stats_.dropped} block(s) left out (a heuristic failed, timed out or "
+            "did not run there)."
+        )
         if stats_.friedman is not None:
             statistic, p = stats_.friedman
-            head += (f" Friedman χ² = {statistic:.3g}, p = {p:.3g}: the heuristics' ranks "
-                     f"{'differ' if p < ALPHA else 'do not differ significantly'} at {ALPHA:g}. Nemenyi's critical "
-                     f"difference: {stats_.cd:.3g} ranks.")  # fmt: skip
+            head += (
+                f" Friedman χ² = {statistic:.3g}, p = {p:.3g}: the heuristics' ranks "
+                f"{'differ' if p < ALPHA else 'do not differ significantly'} at {ALPHA:g}. Nemenyi's critical "
+                f"difference: {stats_.cd:.3g} ranks."
+            )
         if stats_.message:
             head += f" {stats_.message[0].upper()}{stats_.message[1:]}."
         b.text(head)
@@ -1599,9 +1771,11 @@ def _statistics_section(b: Builder, results: Results, palette: dict) -> None:
             ranks = stats_.ranks.rename("average rank").rename_axis("heuristic").reset_index()
             b.table(ranks, f"ranks {problem}")
         if stats_.friedman is not None and stats_.nemenyi is not None:
-            b.figure(cd_figure(stats_, palette), f"cd_{slug(str(problem))}",
-                     f"Critical-difference diagram, {problem} (Nemenyi, α = {ALPHA:g}; gaps vs "
-                     f"{reference_note(runs)}).")  # fmt: skip
+            b.figure(
+                cd_figure(stats_, palette),
+                f"cd_{slug(str(problem))}",
+                f"Critical-difference diagram, {problem} (Nemenyi, α = {ALPHA:g}; gaps vs {reference_note(runs)}).",
+            )
         if stats_.wilcoxon is not None:
             b.table(stats_.wilcoxon, f"wilcoxon {problem}", "Pairwise Wilcoxon signed-rank tests, Holm-corrected.")
 
@@ -1617,15 +1791,25 @@ def front_rows(runs: pd.DataFrame) -> pd.DataFrame:
     has_front = runs[text.notna() & ~text.astype(str).isin(["", "[]", "nan"])]
     rows = []
     for (problem, instance), group in has_front.groupby(["problem", "instance"], sort=True):
-        fronts = {r: np.array(json.loads(f), dtype=float).reshape(-1, 2) for r, f in zip(group["run_id"], group["front"],
-                                                                                        strict=True)}  # fmt: skip
+        fronts = {
+            r: np.array(json.loads(f), dtype=float).reshape(-1, 2)
+            for r, f in zip(group["run_id"], group["front"], strict=True)
+        }
         reference = np.vstack(list(fronts.values())).min(axis=0)
         for label, runs_h in group.groupby("heuristic"):
             hv = [hypervolume(fronts[r], reference) for r in runs_h["run_id"]]
             sizes = [len(fronts[r]) for r in runs_h["run_id"]]
-            rows.append({"problem": problem, "instance": instance, "heuristic": label, "runs": len(hv),
-                         "hypervolume median": float(np.median(hv)), "front size median": float(np.median(sizes)),
-                         "reference (leader, welfare)": f"({reference[0]:.6g}, {reference[1]:.6g})"})  # fmt: skip
+            rows.append(
+                {
+                    "problem": problem,
+                    "instance": instance,
+                    "heuristic": label,
+                    "runs": len(hv),
+                    "hypervolume median": float(np.median(hv)),
+                    "front size median": float(np.median(sizes)),
+                    "reference (leader, welfare)": f"({reference[0]:.6g}, {reference[1]:.6g})",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -1634,9 +1818,11 @@ def _front_section(b: Builder, results: Results) -> None:
     if table.empty:
         return
     b.heading(2, "Bi-objective fronts")
-    b.text("Bi-objective runs (leader value against follower welfare, both maximised). Hypervolumes are recomputed "
-           "from the fronts in runs.csv against one reference point per instance: the worst value of each "
-           "objective over the union of all fronts on it, so they compare across runs.")  # fmt: skip
+    b.text(
+        "Bi-objective runs (leader value against follower welfare, both maximised). Hypervolumes are recomputed "
+        "from the fronts in runs.csv against one reference point per instance: the worst value of each "
+        "objective over the union of all fronts on it, so they compare across runs."
+    )
     b.table(table, "fronts")
 
 

@@ -262,8 +262,10 @@ def schema_markdown(file: str) -> str:
         if col.name.startswith(("param_", "option_")):
             dtype = "boolean, float64 or string (by the values)"
         meaning = col.meaning or "version of the package named by the column"
-        lines.append(f"| `{col.name}` | {col.kind} | {dtype} | {col.unit or '–'} | {'yes' if col.time else ''} | "
-                     f"{meaning.replace('|', chr(92) + '|')} |")  # fmt: skip
+        lines.append(
+            f"| `{col.name}` | {col.kind} | {dtype} | {col.unit or '–'} | {'yes' if col.time else ''} | "
+            f"{meaning.replace('|', chr(92) + '|')} |"
+        )
     return "\n".join(lines)
 
 

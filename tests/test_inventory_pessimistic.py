@@ -141,10 +141,23 @@ def test_an_inventory_cap_that_blocks_every_plan_is_named(tie_instance):
     subcontracting (S <= 0): the plan must store 5, so I <= 1 leaves no feasible decision."""
     one = np.ones((1, 2))
     inst = tie_instance.replace(
-        p=10 * one, c=2 * one, h=one, s=3 * one, f=0 * one, r=np.zeros(2), y=np.ones(2), Ibar=np.full(2, 100.0),
-        a=np.ones((1, 1, 2)), b=np.array([[20.0, 0.0]]), Dd=np.array([[0.0, 1.0]]), Dv=np.zeros((1, 2)),
-        d0=np.array([5.0]), vmax=np.zeros((1, 2)), inventory_cap=1.0, subcontract_cap=0.0,
-    )  # fmt: skip
+        p=10 * one,
+        c=2 * one,
+        h=one,
+        s=3 * one,
+        f=0 * one,
+        r=np.zeros(2),
+        y=np.ones(2),
+        Ibar=np.full(2, 100.0),
+        a=np.ones((1, 1, 2)),
+        b=np.array([[20.0, 0.0]]),
+        Dd=np.array([[0.0, 1.0]]),
+        Dv=np.zeros((1, 2)),
+        d0=np.array([5.0]),
+        vmax=np.zeros((1, 2)),
+        inventory_cap=1.0,
+        subcontract_cap=0.0,
+    )
     with pytest.raises(InputError) as info:
         inst.validate("bad.json")
     assert info.value.key == "inventory_cap" and "1.0 (with subcontract_cap = 0.0)" in str(info.value)

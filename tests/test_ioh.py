@@ -93,8 +93,11 @@ def test_meta_data_and_the_leader_value_target(results_dir, tmp_path):
     _, data = load(tmp_path / "ioh")
     first = data[(data["algorithm_name"] == "ga") & (data["dimension"] == 3) & (data["run_id"] == 1)]
     assert list(zip(first["evaluations"].astype(int), first["raw_y"], strict=True)) == [
-        (1, -INF), (20, 80.0), (40, 95.0), (100, 99.0)
-    ]  # fmt: skip
+        (1, -INF),
+        (20, 80.0),
+        (40, 95.0),
+        (100, 99.0),
+    ]
     export_ioh(results_dir, tmp_path / "ioh")  # replaces the earlier export whole
     meta = json.loads((tmp_path / "ioh" / "ga" / "IOHprofiler_f1_toy.json").read_text())
     assert meta["maximization"] is False and [run["best"]["y"] for run in meta["scenarios"][0]["runs"]] == [1, 2]
@@ -112,11 +115,19 @@ def test_out_must_be_new_empty_or_an_earlier_export(results_dir, tmp_path):
     with pytest.raises(InputError, match="--target"):
         export_ioh(results_dir, tmp_path / "x", target="hypervolume")
     assert not (tmp_path / "x").exists()
-    done = subprocess.run([sys.executable, "-m", "bilevel_bench", "export-ioh", str(results_dir), str(busy)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bilevel_bench", "export-ioh", str(results_dir), str(busy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
-    done = subprocess.run([sys.executable, "-m", "bilevel_bench", "export-ioh", str(results_dir), str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bilevel_bench", "export-ioh", str(results_dir), str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0 and "4 runs" in done.stdout and "1 timeout" in done.stdout
 
 

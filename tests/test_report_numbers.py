@@ -194,8 +194,10 @@ def test_profile_times_from_the_csvs_with_the_exact_solver_as_a_method(results_d
 
 
 def test_the_exact_solver_is_a_method_only_where_it_ran(tmp_path):
-    exact = EXACT.replace("cost,C,min,optimal,50,50,0,0.1,60,mip,,agree,proven_optimal,[1],",
-                          "cost,C,min,published,50,50,0,,,library,,agree,published_optimal,[1],")  # fmt: skip
+    exact = EXACT.replace(
+        "cost,C,min,optimal,50,50,0,0.1,60,mip,,agree,proven_optimal,[1],",
+        "cost,C,min,published,50,50,0,,,library,,agree,published_optimal,[1],",
+    )
     results = load_results(write_results(tmp_path, RUNS, HISTORY, exact))
     times = profile_times(results.runs, results.history, results.exact, 1.0)
     assert times.loc[("toy", "A"), "exact"] == 2.0 and math.isnan(times.loc[("cost", "C"), "exact"])

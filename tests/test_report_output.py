@@ -24,9 +24,11 @@ def write_results(directory: Path) -> Path:
     heuristics h1, h2, seeds 1-3; one timeout (with a gap that would change the medians), two failed runs whose
     messages differ only in their timing."""
     runs, history = [], []
-    for problem, instance, sense, ref, kind in (("toy", "A", "max", 100.0, "proven_optimal"),
-                                                ("toy", "B", "max", 95.0, "best_found"),
-                                                ("cost", "C", "min", 50.0, "proven_optimal")):  # fmt: skip
+    for problem, instance, sense, ref, kind in (
+        ("toy", "A", "max", 100.0, "proven_optimal"),
+        ("toy", "B", "max", 95.0, "best_found"),
+        ("cost", "C", "min", 50.0, "proven_optimal"),
+    ):
         for heuristic, skill in (("h1", 1.0), ("h2", 2.0)):
             for seed in (1, 2, 3):
                 run_id = f"{problem}|{instance}|{heuristic}|{seed}"
@@ -40,18 +42,49 @@ def write_results(directory: Path) -> Path:
                     gaps = [0.0]
                 for k, gap in enumerate(gaps):
                     value = ref * (1 - gap / 100) if sense == "max" else ref * (1 + gap / 100)
-                    history.append({"run_id": run_id, "problem": problem, "instance": instance, "heuristic": heuristic,
-                                    "seed": seed, "checkpoint": k, "n_evals": 10 * (k + 1),
-                                    "n_follower_solves": 20 * (k + 1), "elapsed_s": 0.1 * (k + 1), "best_value": value,
-                                    "sense": sense, "reference_value": ref, "reference_kind": kind, "gap_pct": gap})  # fmt: skip
+                    history.append(
+                        {
+                            "run_id": run_id,
+                            "problem": problem,
+                            "instance": instance,
+                            "heuristic": heuristic,
+                            "seed": seed,
+                            "checkpoint": k,
+                            "n_evals": 10 * (k + 1),
+                            "n_follower_solves": 20 * (k + 1),
+                            "elapsed_s": 0.1 * (k + 1),
+                            "best_value": value,
+                            "sense": sense,
+                            "reference_value": ref,
+                            "reference_kind": kind,
+                            "gap_pct": gap,
+                        }
+                    )
                 final = gaps[-1] if gaps else None
-                runs.append({"run_id": run_id, "grid": "g", "problem": problem, "instance": instance,
-                             "heuristic": heuristic, "algorithm": "ga", "seed": seed, "status": status, "error": error,
-                             "sense": sense, "max_evals": 60, "n_evals": 10 * len(gaps) if gaps else None,
-                             "best_value": None if final is None else history[-1]["best_value"], "verified": True,
-                             "reference_value": ref, "reference_kind": kind, "gap_pct": final, "wall_s": 1.0,
-                             "size_n_var": {"A": 2, "B": 4, "C": 3}[instance],
-                             "warnings": WARNING if instance == "B" else ""})  # fmt: skip
+                runs.append(
+                    {
+                        "run_id": run_id,
+                        "grid": "g",
+                        "problem": problem,
+                        "instance": instance,
+                        "heuristic": heuristic,
+                        "algorithm": "ga",
+                        "seed": seed,
+                        "status": status,
+                        "error": error,
+                        "sense": sense,
+                        "max_evals": 60,
+                        "n_evals": 10 * len(gaps) if gaps else None,
+                        "best_value": None if final is None else history[-1]["best_value"],
+                        "verified": True,
+                        "reference_value": ref,
+                        "reference_kind": kind,
+                        "gap_pct": final,
+                        "wall_s": 1.0,
+                        "size_n_var": {"A": 2, "B": 4, "C": 3}[instance],
+                        "warnings": WARNING if instance == "B" else "",
+                    }
+                )
     pd.DataFrame(runs).to_csv(directory / "runs.csv", index=False)
     pd.DataFrame(history).to_csv(directory / "history.csv", index=False)
     exact = "problem,instance,sense,status,objective,bound,gap_pct,time_s,method,reference_kind,warnings\n"
@@ -63,8 +96,9 @@ def write_results(directory: Path) -> Path:
 
 
 def cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bilevel_bench", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "bilevel_bench", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def figures_named(page: Path) -> list[str]:
@@ -153,8 +187,11 @@ def test_a_killed_report_leaves_the_previous_one_whole(tmp_path):
     first = os.readlink(results_dir / "report")
     interrupted = 0
     for fraction in (0.4, 0.75, 0.95):
-        process = subprocess.Popen([sys.executable, "-m", "bilevel_bench", "report", str(results_dir), "--format",
-                                    "md,html"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bilevel_bench", "report", str(results_dir), "--format", "md,html"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(duration * fraction)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
@@ -171,5 +208,8 @@ def test_warnings_split_on_the_separator_outside_parentheses():
     from bilevel_bench.experiments.report import split_warnings
 
     text = "bounds are heuristic; alpha - beta <= 2 (the paper requires > 2; Q is then vacuous); last"
-    assert split_warnings(text) == ["bounds are heuristic", "alpha - beta <= 2 (the paper requires > 2; Q is then vacuous)",
-                                    "last"]  # fmt: skip
+    assert split_warnings(text) == [
+        "bounds are heuristic",
+        "alpha - beta <= 2 (the paper requires > 2; Q is then vacuous)",
+        "last",
+    ]

@@ -26,8 +26,10 @@ HEAD = "run_id,problem,instance,heuristic,seed,status,best_value,n_evals,max_eva
 
 def _row(instance: str, seed: int, heuristic: str, status: str, gap: float | None) -> str:
     value = "" if gap is None else 100 - gap
-    return (f"{instance}|{heuristic}|{seed},toy,{instance},{heuristic},{seed},{status},{value},10,10,max,100,"
-            f"proven_optimal,{'' if gap is None else gap}")  # fmt: skip
+    return (
+        f"{instance}|{heuristic}|{seed},toy,{instance},{heuristic},{seed},{status},{value},10,10,max,100,"
+        f"proven_optimal,{'' if gap is None else gap}"
+    )
 
 
 def write(tmp_path: Path, extra: list[str] = (), gaps: dict[str, list[float]] = GAPS) -> Path:

@@ -41,8 +41,10 @@ def test_every_column_is_documented_and_every_documented_column_exists():
 
 def _runs_text() -> str:
     """Two runs whose error, verified, hypervolume, restarts and param_anchors columns are empty throughout."""
-    head = ("run_id,problem,instance,heuristic,seed,status,error,verified,hypervolume,restarts,best_value,front,"
-            "best_decision,param_anchors,param_pop_size,param_flag,param_mode,size_n_var,size_T,option_routing")  # fmt: skip
+    head = (
+        "run_id,problem,instance,heuristic,seed,status,error,verified,hypervolume,restarts,best_value,front,"
+        "best_decision,param_anchors,param_pop_size,param_flag,param_mode,size_n_var,size_T,option_routing"
+    )
     rows = [
         'a|1,inv,007,ga,1,ok,,,,,12.5,,"{""x"": [1, 2]}",,50,True,fast,4,2.0,heuristic',
         "a|2,inv,007,de,2,ok,,,,,,,,,50.0,False,slow,4,,heuristic",
@@ -105,8 +107,10 @@ def test_parquet_round_trip_and_which_file_is_read(tmp_path):
 def test_the_report_reads_parquet_alone(tmp_path):
     from bilevel_bench.experiments.report import load_results
 
-    runs = ("run_id,problem,instance,heuristic,seed,status,best_value,reference_value,reference_kind,gap_pct,n_evals,"
-            "max_evals\nr,toy,A,h,1,ok,99,100,proven_optimal,1,10,10\n")  # fmt: skip
+    runs = (
+        "run_id,problem,instance,heuristic,seed,status,best_value,reference_value,reference_kind,gap_pct,n_evals,"
+        "max_evals\nr,toy,A,h,1,ok,99,100,proven_optimal,1,10,10\n"
+    )
     (tmp_path / "runs.csv").write_text(runs)
     write_parquet(tmp_path)
     (tmp_path / "runs.csv").unlink()

@@ -122,8 +122,15 @@ def solve_by_bases(problem: InventoryProblem, reading: str, time_limit: float = 
         f"{solved} region problems solved (the others pruned by a box bound)"
     )
     if best_w is None:
-        return ExactResult(math.nan, math.nan, ExactStatus.INFEASIBLE, time.perf_counter() - start, {}, method,
-                           notes + "; no leader decision has a feasible follower")  # fmt: skip
+        return ExactResult(
+            math.nan,
+            math.nan,
+            ExactStatus.INFEASIBLE,
+            time.perf_counter() - start,
+            {},
+            method,
+            notes + "; no leader decision has a feasible follower",
+        )
     return _result(problem, best_value, best_w, ExactStatus.OPTIMAL, best_value, start, method, notes)
 
 
@@ -140,8 +147,9 @@ def _result(
     if w is None:
         return ExactResult(math.nan, bound, status, time.perf_counter() - start, {}, method, notes)
     x = np.clip(w, *problem.bounds())
-    return ExactResult(value, bound, status, time.perf_counter() - start,
-                       {**problem.decode(x), "x": x.tolist()}, method, notes)  # fmt: skip
+    return ExactResult(
+        value, bound, status, time.perf_counter() - start, {**problem.decode(x), "x": x.tolist()}, method, notes
+    )
 
 
 class _Structure:
