@@ -236,6 +236,25 @@ class BilevelProblem(ABC):
         """Modelling warnings the run must record (e.g. an instance accepted outside the source's conditions)."""
         return []
 
+    # -- shared work, for parallel evaluation -----------------------------------------------------------
+    def shared_work(self, x: np.ndarray) -> list[tuple[Any, Any]]:
+        """The expensive pieces of work that evaluating ``x`` needs and that other decisions may share, not
+        done yet in this process: ``(key, task)`` pairs of plain data (e.g. retail: a parcel set to route).
+
+        With several workers, the evaluator does each distinct task of a batch once, in any worker
+        (:meth:`do_shared_work`), hands the results to this process (:meth:`absorb_shared_work`), and then
+        evaluates the batch here, where every piece is now cached: the work is done once whatever the number
+        of workers, as serially. Default: none (the batch is split into chunks evaluated by the workers)."""
+        return []
+
+    def do_shared_work(self, task: Any) -> Any:
+        """Do one task of :meth:`shared_work` (in a worker); returns plain data."""
+        raise NotImplementedError
+
+    def absorb_shared_work(self, key: Any, result: Any) -> None:
+        """Keep the result of a task done elsewhere where :meth:`evaluate` will find it."""
+        raise NotImplementedError
+
     def reference_options(self) -> dict[str, Any]:
         """Options under which the exact baseline's decision is re-verified, where they differ from the run's
         (e.g. retail's baseline routes exactly whatever routing its heuristic runs use). Default: none."""

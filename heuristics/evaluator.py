@@ -7,9 +7,13 @@ into one chunk per worker and evaluated there.
 
 **Workers keep the problem.** With ``n_jobs > 1`` the run starts one process pool (loky, the joblib
 backend) whose workers receive the problem **once**, when they start, and keep it for the whole run. So
-whatever a family caches on its problem object in a worker (a route cache, a solver model kept between
-calls in a ``transient`` attribute) serves every later batch, as it does serially; chunks carry only the
-decisions. Workers build their own OR-Tools models (CP-SAT with ``num_workers=1``).
+whatever a family caches on its problem object in a worker (a solver model kept between calls in a
+``transient`` attribute) serves every later batch, as it does serially; chunks carry only the decisions.
+Workers build their own OR-Tools models (CP-SAT with ``num_workers=1``). A family whose evaluations share
+expensive pieces of work (retail: routing a parcel set) declares them
+(:meth:`~bilevel_bench.problem.BilevelProblem.shared_work`): each distinct piece of a batch is then done
+once, by one worker, its result kept in this process, and the batch evaluated here on the cached pieces,
+so the work done does not depend on the number of workers.
 
 Results do not depend on ``n_jobs``: chunks come back in order, every evaluation is deterministic, and
 a family's caches must not change values (only the time to compute them).
@@ -125,6 +129,22 @@ def _evaluate_resident(X: np.ndarray, deadline: float | None) -> tuple[list[tupl
     return evaluate_chunk(_resident, X, deadline)
 
 
+def _work_resident(tasks: list[tuple[Any, Any]], deadline: float | None) -> tuple[list[tuple[Any, Any]], float, dict]:
+    """Do shared-work tasks in a worker: (key, result) pairs, CPU seconds, work counters."""
+    assert _resident is not None, "the worker was started without its problem"
+    cpu = time.process_time()
+    before = _resident.work_counters()
+    with limits.deadline(deadline):
+        results = [(key, _resident.do_shared_work(task)) for key, task in tasks]
+    after = _resident.work_counters()
+    work = {k: float(v) - float(before.get(k, 0.0)) for k, v in after.items()}
+    return results, time.process_time() - cpu, work
+
+
+def shares_work(problem: BilevelProblem) -> bool:
+    return type(problem).shared_work is not BilevelProblem.shared_work
+
+
 class BatchEvaluator:
     """Evaluate populations of leader decisions; track counters, the incumbent and its history."""
 
@@ -138,7 +158,8 @@ class BatchEvaluator:
         max_seconds: float | None = None,
     ) -> None:
         self.problem = problem
-        self.n_jobs = n_jobs
+        # at most one worker per CPU: more would only share the same cores (results do not depend on it)
+        self.n_jobs = max(1, min(cpu_count() if n_jobs < 1 else n_jobs, cpu_count()))
         self.use_cache = use_cache
         self.time_limit = time_limit
         self.max_evals = max_evals
@@ -245,6 +266,9 @@ class BatchEvaluator:
             return []
         if self.n_jobs == 1 or len(X) == 1:
             results, _, work = evaluate_chunk(self.problem, X, self.deadline)  # CPU: this process's own clock
+        elif shares_work(self.problem):
+            self._share_work(X)
+            results, _, work = evaluate_chunk(self.problem, X, self.deadline)  # on the pieces just cached
         else:
             chunks = np.array_split(X, min(len(X), self.n_jobs))
             pool = self._workers()
@@ -253,17 +277,40 @@ class BatchEvaluator:
             for future in futures:  # in order: results do not depend on n_jobs
                 part, cpu, part_work = future.result()
                 results.extend(part)
-                self._worker_cpu += cpu
-                for k, v in part_work.items():
-                    work[k] = work.get(k, 0.0) + v
-        for k, v in work.items():
-            self.counters.work[k] = self.counters.work.get(k, 0.0) + v
+                self._add_worker(cpu, part_work)
+        self._add_work(work)
         self.counters.n_unique += len(results)
         for evaluation, seconds in results:
             self.counters.n_follower_solves += evaluation.follower.n_solves
             self.counters.follower_s += evaluation.follower.seconds or seconds
             self.counters.n_follower_failures += not evaluation.follower.ok
         return [evaluation for evaluation, _ in results]
+
+    def _share_work(self, X: np.ndarray) -> None:
+        """Each distinct piece of shared work the batch needs, done once by one worker, kept here."""
+        tasks: dict[Any, Any] = {}
+        for x in X:
+            for key, task in self.problem.shared_work(x):
+                tasks.setdefault(key, task)
+        if not tasks:
+            return
+        items = list(tasks.items())
+        pool = self._workers()
+        size = -(-len(items) // self.n_jobs)  # ceil: one chunk per worker
+        futures = [pool.submit(_work_resident, items[i : i + size], self.deadline) for i in range(0, len(items), size)]
+        for future in futures:
+            done, cpu, work = future.result()
+            for key, result in done:
+                self.problem.absorb_shared_work(key, result)
+            self._add_worker(cpu, work)
+
+    def _add_worker(self, cpu: float, work: dict[str, float]) -> None:
+        self._worker_cpu += cpu
+        self._add_work(work)
+
+    def _add_work(self, work: dict[str, float]) -> None:
+        for k, v in work.items():
+            self.counters.work[k] = self.counters.work.get(k, 0.0) + v
 
     def _consider(self, x: np.ndarray, evaluation: Evaluation) -> None:
         """Keep the incumbent: feasible beats infeasible, then the better value, then lower violation."""

@@ -151,6 +151,28 @@ class RetailProblem(BilevelProblem):
             self._routes[key] = routes
         return routes
 
+    # -- routing as shared work: with several workers each parcel set of a batch is routed once ---------
+    def shared_work(self, x: np.ndarray) -> list[tuple[Any, Any]]:
+        """The parcel sets evaluating ``x`` will route that this process has not routed yet (the cheap
+        followers are solved here; the routings are the expensive, shared part)."""
+        todo = []
+        for parcels in ties.parcel_sets(
+            self.instance, self.table, self.discounts_cents(x), self.tie_break, self.max_tie_combinations
+        ):
+            key = parcels.key()
+            if key not in self._routes:
+                todo.append((key, parcels))
+        return todo
+
+    def do_shared_work(self, task: Any) -> Any:
+        return self.route(task)
+
+    def absorb_shared_work(self, key: Any, result: Any) -> None:
+        if result.status != routing.LIMIT:
+            if len(self._routes) >= MAX_CACHED_ROUTES:
+                self._routes.clear()
+            self._routes[key] = result
+
     def respond(self, x: np.ndarray) -> ties.Response:
         """The followers' response under the tie rule, with its routes (``ties.respond``)."""
         return ties.respond(

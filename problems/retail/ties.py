@@ -133,6 +133,22 @@ def count(tied: list[tuple[int, list[int]]]) -> int:
     return math.prod(len(reps) for _, reps in tied)
 
 
+def parcel_sets(
+    inst: RetailInstance,
+    table: ChoiceTable,
+    z_cents: np.ndarray,
+    tie_break: str,
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
+) -> list[routing.Parcels]:
+    """The parcel sets :func:`respond` routes for ``z_cents`` (every combination's), in its order; none when
+    the combinations exceed ``max_combinations`` (then no enumeration is routed)."""
+    opt = solve_all(table, z_cents)
+    base, tied = alternatives(inst, table, opt, tie_break)
+    if count(tied) > max_combinations:
+        return []
+    return [routing.parcels_of(inst, table.choices[index]) for index in combinations(base, tied)]
+
+
 def respond(
     inst: RetailInstance,
     table: ChoiceTable,
