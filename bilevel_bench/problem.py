@@ -49,6 +49,25 @@ OPTIMAL, INFEASIBLE, UNBOUNDED, LIMIT, INVALID = "optimal", "infeasible", "unbou
 FOLLOWER_FAILURE_VIOLATION = 1e6
 
 
+#: Significant digits kept of every leader value and violation (:func:`canonical_value`).
+VALUE_DIGITS = 10
+
+
+def canonical_value(value: float) -> float:
+    """``value`` rounded to :data:`VALUE_DIGITS` significant digits.
+
+    Why: a solver kept warm between calls (``bilevel_bench.lp.ParametricLP``) may return another optimal vertex
+    depending on the calls before, and the same value then comes out different in the last bits (about 1e-15
+    relative). Heuristics compare values, so such noise could make a run with a fixed seed take another path
+    serially than in parallel or resumed. Rounded, the same decision gets the same value whatever came
+    before (ten digits are far finer than any gap reported, and than the followers' tie tolerance).
+    """
+    value = float(value)
+    if value == 0.0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{VALUE_DIGITS}g}")
+
+
 def tie_tolerance(optimum: float) -> float:
     return TIE_TOL_ABS + TIE_TOL_REL * abs(optimum)
 
@@ -342,8 +361,10 @@ class BilevelProblem(ABC):
         violation = self.leader_violation(x, response)
         if not response.ok:
             graded = response.infeasibility if math.isfinite(response.infeasibility) else 0.0
-            return Evaluation(math.nan, violation + FOLLOWER_FAILURE_VIOLATION + max(graded, 0.0), response)
-        return Evaluation(float(self.leader_objective(x, response)), violation, response)
+            return Evaluation(
+                math.nan, canonical_value(violation + FOLLOWER_FAILURE_VIOLATION + max(graded, 0.0)), response
+            )
+        return Evaluation(canonical_value(self.leader_objective(x, response)), canonical_value(violation), response)
 
     # -- the exact baseline -------------------------------------------------------------------------
     @abstractmethod

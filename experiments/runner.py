@@ -305,6 +305,8 @@ def execute_run(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             "follower_s": round(counters.follower_s, 4),
             "stop_reason": result.stop_reason,
             "restarts": result.restarts,
+            "constraints": result.constraints,
+            "sampling": result.sampling,
             "hypervolume": result.hypervolume,
             "front": json.dumps(result.front) if result.front else "",
             "work": json.dumps({k: round(v, 6) for k, v in sorted(counters.work.items())}) if counters.work else "",

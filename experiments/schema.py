@@ -55,6 +55,12 @@ RUNS = _cols(
     ("error", "str", "what ended a failed or timed-out run, one line"),
     ("stop_reason", "str", "max_evals, max_seconds, timeout or stalled (nothing left to try)"),
     ("restarts", "int", "times the algorithm stopped by itself and was started again"),
+    (
+        "constraints",
+        "str",
+        "the constraint handling the run used: feasibility_first, repair or epsilon (auto resolved)",
+    ),
+    ("sampling", "str", "the initial sample: default (the algorithm's own) or hpr (bilevel-aware starts)"),
     ("sense", "str", "max or min: the leader's sense; values are in it (a profit is a profit)"),
     ("best_value", "float", "the best bilevel-feasible leader value the run found; empty if none", "leader units"),
     ("best_violation", "float", "the violation of the run's best decision (0: feasible)"),

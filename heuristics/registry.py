@@ -32,6 +32,7 @@ from bilevel_bench.plugins import load_group
 
 if TYPE_CHECKING:  # pymoo is imported by the builders, when a run starts: listing heuristics stays fast
     from pymoo.core.algorithm import Algorithm
+    from pymoo.core.sampling import Sampling
     from pymoo.core.termination import Termination
 
 
@@ -64,10 +65,11 @@ class Heuristic:
     ``convergence(params)`` is the algorithm's own stopping test (e.g. Nelder-Mead's simplex size): when
     it fires before the budget is used up, the run restarts the algorithm with a new seed. ``objectives``
     marks a heuristic that optimises the family's bi-objective view (leader value, follower welfare)
-    instead of the leader value. ``variables`` are the kinds of leader variables its operators handle:
-    ``real``; ``integer`` (real-coded operators reach integers through the canonical map's rounding, as
-    documented); ``binary`` only where the operators move in {0, 1} natively (bit flips, integer
-    sampling): a problem with binary variables is refused by the others rather than silently rounded.
+    instead of the leader value. ``choices`` lists the values of string parameters. ``variables`` are the
+    kinds of leader variables its operators handle: ``real``; ``integer`` (real-coded operators reach
+    integers through the canonical map's rounding, as documented); ``binary`` only where the operators move
+    in {0, 1} natively (bit flips, integer sampling): a problem with binary variables is refused by the
+    others rather than silently rounded.
     """
 
     name: str
@@ -78,6 +80,8 @@ class Heuristic:
     convergence: Callable[[dict[str, Any]], Termination] | None = None
     objectives: bool = False
     variables: tuple[str, ...] = ("real", "integer")
+    #: the values a string parameter may take (e.g. ``constraints``); other strings are refused
+    choices: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def check_problem(self, info: ProblemInfo, source: str = "<heuristic>", key: str = "heuristic") -> None:
         """Refuse a problem whose leader variables this heuristic's operators do not handle."""
@@ -113,6 +117,9 @@ class Heuristic:
         if isinstance(default, str):
             if not isinstance(value, str):
                 raise InputError(source, key, f"expected a string, got {value!r}")
+            allowed = self.choices.get(name)
+            if allowed is not None and value not in allowed:
+                raise InputError(source, key, f"{value!r} is not one of {', '.join(allowed)}")
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(source, key, f"expected a number, got {value!r}")
@@ -129,9 +136,48 @@ class Heuristic:
 
 # -- the builders (pymoo imported here, when a run builds its algorithm) ------------------------------------
 
+#: Run-level constraint handling, in every shipped heuristic (heuristics/adapter.py): "auto" is "repair" where
+#: the family declares a projection, else "feasibility_first".
+CONSTRAINTS = ("auto", "feasibility_first", "repair", "epsilon")
+#: Initial sample of the population heuristics: the algorithm's own ("default") or bilevel-aware ("hpr",
+#: heuristics/starts.py: relaxation starts, random decisions and their polish, within the budget).
+SAMPLINGS = ("default", "hpr")
+#: The memetic GA's local search: a compass search on the best individual, or the polish of every offspring
+#: (families with an LP follower; heuristics/starts.py, ResponsePolish).
+LOCAL_SEARCHES = ("compass", "polish")
+CHOICES = {"constraints": CONSTRAINTS, "sampling": SAMPLINGS, "local_search": LOCAL_SEARCHES}
+COMMON = {"constraints": "auto"}
+POPULATION = {"constraints": "auto", "sampling": "default"}
+
 # anchors: the initial population holds the box's lower corner and centre (see AnchoredSampling).
-GA_DEFAULTS = {"pop_size": 50, "crossover_prob": 0.9, "crossover_eta": 15.0, "mutation_eta": 20.0, "anchors": True}
+GA_DEFAULTS = {
+    "pop_size": 50,
+    "crossover_prob": 0.9,
+    "crossover_eta": 15.0,
+    "mutation_eta": 20.0,
+    "anchors": True,
+    **POPULATION,
+}
 GA_RANGES = {"crossover_prob": (0.0, 1.0)}
+
+
+def _sampling(p: dict[str, Any], fill: Sampling) -> Sampling:
+    """The algorithm's own sampling ``fill``, or the bilevel-aware starts followed by it (``sampling = "hpr"``)."""
+    if p.get("sampling", "default") != "hpr":
+        return fill
+    from bilevel_bench.heuristics.operators import BilevelStartSampling
+
+    return BilevelStartSampling(fill)
+
+
+def _local_start(algorithm: Algorithm, p: dict[str, Any]) -> Algorithm:
+    """A local search (pymoo's LocalSearch: best of an LHS sample) started from the bilevel-aware starts."""
+    if p.get("sampling", "default") == "hpr":
+        from pymoo.core.initialization import Initialization
+        from pymoo.operators.sampling.lhs import LatinHypercubeSampling
+
+        algorithm.initialization = Initialization(_sampling(p, LatinHypercubeSampling()))
+    return algorithm
 
 
 def _ga_operators(p: dict[str, Any], mixed: bool) -> dict[str, Any]:
@@ -142,7 +188,8 @@ def _ga_operators(p: dict[str, Any], mixed: bool) -> dict[str, Any]:
     from bilevel_bench.heuristics.adapter import CanonicalRepair
     from bilevel_bench.heuristics.operators import AnchoredSampling, IntegerStepMutation, MixedIntegerSampling
 
-    sampling = AnchoredSampling() if p["anchors"] else (MixedIntegerSampling() if mixed else FloatRandomSampling())
+    fill = AnchoredSampling() if p["anchors"] else (MixedIntegerSampling() if mixed else FloatRandomSampling())
+    sampling = _sampling(p, fill)
     return {
         "pop_size": p["pop_size"],
         "sampling": sampling,
@@ -168,7 +215,7 @@ def _mixed_ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
 def _memetic_ga(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     from bilevel_bench.heuristics.operators import MemeticGA
 
-    return MemeticGA(p["ls_every"], p["ls_iters"], p["ls_step"], **_ga_operators(p, mixed=True))
+    return MemeticGA(p["ls_every"], p["ls_iters"], p["ls_step"], p["local_search"], **_ga_operators(p, mixed=True))
 
 
 def _nsga2(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
@@ -179,40 +226,57 @@ def _nsga2(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
 
 def _de(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     from pymoo.algorithms.soo.nonconvex.de import DE
+    from pymoo.operators.sampling.rnd import FloatRandomSampling
 
     from bilevel_bench.heuristics.adapter import CanonicalRepair
 
-    return DE(pop_size=p["pop_size"], variant="DE/rand/1/bin", F=p["F"], CR=p["CR"], repair=CanonicalRepair())
+    return DE(
+        pop_size=p["pop_size"],
+        sampling=_sampling(p, FloatRandomSampling()),
+        variant="DE/rand/1/bin",
+        F=p["F"],
+        CR=p["CR"],
+        repair=CanonicalRepair(),
+    )
 
 
 def _pso(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     from pymoo.algorithms.soo.nonconvex.pso import PSO
+    from pymoo.operators.sampling.lhs import LatinHypercubeSampling
 
     from bilevel_bench.heuristics.adapter import CanonicalRepair
 
     return PSO(
-        pop_size=p["pop_size"], w=p["w"], c1=p["c1"], c2=p["c2"], adaptive=p["adaptive"], repair=CanonicalRepair()
+        pop_size=p["pop_size"],
+        sampling=_sampling(p, LatinHypercubeSampling()),
+        w=p["w"],
+        c1=p["c1"],
+        c2=p["c2"],
+        adaptive=p["adaptive"],
+        repair=CanonicalRepair(),
     )
 
 
 def _cmaes(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     # IPOP-CMA-ES: cma restarts with a doubled population when it converges; the run restarts it anew
     # (new seed) if all restarts end before the budget. Bounds are handled in the normalised [0, 1] box.
-    # Its start is the best of 20 Latin hypercube points (pymoo's LocalSearch default).
-    from pymoo.algorithms.soo.nonconvex.cmaes import CMAES
+    # Its start is the best of 20 Latin hypercube points (pymoo's LocalSearch default), or of the
+    # bilevel-aware starts. Generations are ranked feasibility-first (operators.FeasibilityFirstCMAES).
+    from bilevel_bench.heuristics.operators import FeasibilityFirstCMAES
 
-    return CMAES(sigma=p["sigma"], restarts=p["restarts"], incpopsize=2)
+    return _local_start(FeasibilityFirstCMAES(sigma=p["sigma"], restarts=p["restarts"], incpopsize=2), p)
 
 
 def _pattern(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     from bilevel_bench.heuristics.operators import SeededPatternSearch
 
-    return SeededPatternSearch(
+    algorithm = SeededPatternSearch(
         init_delta=p["init_delta"],
         init_rho=p["init_rho"],
         step_size=p["step_size"],
         n_sample_points=p["n_sample_points"],
     )
+    return _local_start(algorithm, p)
 
 
 def _pattern_converged(p: dict[str, Any]) -> Termination:
@@ -224,7 +288,7 @@ def _pattern_converged(p: dict[str, Any]) -> Termination:
 def _nelder_mead(p: dict[str, Any], info: ProblemInfo) -> Algorithm:
     from pymoo.algorithms.soo.nonconvex.nelder import NelderMead
 
-    return NelderMead(n_sample_points=p["n_sample_points"])
+    return _local_start(NelderMead(n_sample_points=p["n_sample_points"]), p)
 
 
 def _nelder_mead_converged(p: dict[str, Any]) -> Termination:
@@ -249,6 +313,7 @@ GA = Heuristic(
     _ga,
     dict(GA_DEFAULTS),
     ranges=GA_RANGES,
+    choices=CHOICES,
 )
 MIXED_GA = Heuristic(
     "mixed_ga",
@@ -258,57 +323,66 @@ MIXED_GA = Heuristic(
     dict(GA_DEFAULTS),
     ranges=GA_RANGES,
     variables=("real", "integer", "binary"),
+    choices=CHOICES,
 )
 MEMETIC_GA = Heuristic(
     "memetic_ga",
-    "mixed GA plus a compass search on the best individual every ls_every generations",
+    "mixed GA plus a local search: a compass search on the best individual every ls_every generations, or "
+    "the LP polish of every offspring (local_search = polish, LP followers)",
     _memetic_ga,
-    {**GA_DEFAULTS, "ls_every": 10, "ls_iters": 5, "ls_step": 0.2},
+    {**GA_DEFAULTS, "ls_every": 10, "ls_iters": 5, "ls_step": 0.2, "local_search": "compass"},
     ranges={**GA_RANGES, "ls_step": (1e-9, 1.0)},
     variables=("real", "integer", "binary"),
+    choices=CHOICES,
 )
 DE = Heuristic(
     "de",
     "differential evolution DE/rand/1/bin",
     _de,
-    {"pop_size": 50, "F": 0.5, "CR": 0.9},
+    {"pop_size": 50, "F": 0.5, "CR": 0.9, **POPULATION},
     ranges={"F": (0.0, 2.0), "CR": (0.0, 1.0)},
+    choices=CHOICES,
 )
 PSO = Heuristic(
     "pso",
     "particle swarm (pymoo's adaptive PSO)",
     _pso,
-    {"pop_size": 25, "w": 0.9, "c1": 2.0, "c2": 2.0, "adaptive": True},
+    {"pop_size": 25, "w": 0.9, "c1": 2.0, "c2": 2.0, "adaptive": True, **POPULATION},
+    choices=CHOICES,
 )
 CMAES = Heuristic(
     "cmaes",
-    "IPOP-CMA-ES (pymoo's wrapper of the cma package)",
+    "IPOP-CMA-ES (pymoo's wrapper of the cma package), generations ranked feasibility-first",
     _cmaes,
-    {"sigma": 0.2, "restarts": 9},
+    {"sigma": 0.2, "restarts": 9, **POPULATION},
     ranges={"sigma": (1e-6, 1.0), "restarts": (0, 1000)},
+    choices=CHOICES,
 )
 PATTERN_SEARCH = Heuristic(
     "pattern_search",
     "Hooke-Jeeves pattern search from the best of a Latin hypercube sample, restarted when its step is "
     "below step_tol of the ranges",
     _pattern,
-    {"init_delta": 0.25, "init_rho": 0.5, "step_size": 1.0, "n_sample_points": 20, "step_tol": 1e-6},
+    {"init_delta": 0.25, "init_rho": 0.5, "step_size": 1.0, "n_sample_points": 20, "step_tol": 1e-6, **POPULATION},
     ranges={"init_rho": (1e-6, 0.999)},
     convergence=_pattern_converged,
+    choices=CHOICES,
 )
 NELDER_MEAD = Heuristic(
     "nelder_mead",
     "Nelder-Mead simplex from the best of a Latin hypercube sample, restarted when it has converged",
     _nelder_mead,
-    {"n_sample_points": 20, "x_tol": 1e-6, "f_tol": 1e-6},
+    {"n_sample_points": 20, "x_tol": 1e-6, "f_tol": 1e-6, **POPULATION},
     convergence=_nelder_mead_converged,
+    choices=CHOICES,
 )
 RANDOM_SEARCH = Heuristic(
     "random_search",
     "uniform random sampling of the leader's box (the floor)",
     _random_search,
-    {"batch_size": 50},
+    {"batch_size": 50, **COMMON},
     variables=("real", "integer", "binary"),
+    choices=CHOICES,
 )
 NSGA2 = Heuristic(
     "nsga2",
@@ -319,6 +393,7 @@ NSGA2 = Heuristic(
     ranges=GA_RANGES,
     objectives=True,
     variables=("real", "integer", "binary"),
+    choices=CHOICES,
 )
 
 

@@ -9,6 +9,12 @@ stops by itself before the budget is used up (Nelder-Mead or pattern search conv
 restarts, a GA that can breed no new offspring) is **restarted** with a new seed derived from the run's
 seed, on the same evaluator, so its counters, cache and history go on.
 
+The constraint handling (``constraints``: feasibility-first, Lamarckian repair by the family's projection, or
+the epsilon-constrained method; :mod:`heuristics.adapter`) and the initial sample (``sampling``: the
+algorithm's own or the bilevel-aware starts of :mod:`heuristics.starts`) are parameters of the heuristic;
+the run resolves ``constraints = "auto"`` for the problem and records both (``RunResult.constraints``,
+``RunResult.sampling``).
+
 At the end the best decision is **re-verified** (:func:`bilevel_bench.verify.reverify`): a fresh problem
 object (no cache, no shared state) solves its followers again from scratch and recomputes the leader value;
 ``verified`` says whether the two agree.
@@ -31,7 +37,7 @@ from pymoo.termination.max_time import TimeBasedTermination
 
 from bilevel_bench import limits
 from bilevel_bench.errors import InputError, RunTimeout
-from bilevel_bench.heuristics.adapter import BiObjectiveProblem, PymooProblem
+from bilevel_bench.heuristics.adapter import BiObjectiveProblem, PymooProblem, resolve_constraints
 from bilevel_bench.heuristics.evaluator import BatchEvaluator, BudgetExhausted, Checkpoint, Counters
 from bilevel_bench.heuristics.operators import StallTermination
 from bilevel_bench.heuristics.registry import Heuristic, ProblemInfo, get_heuristic
@@ -81,6 +87,10 @@ class RunResult:
     restarts: int = 0  # times the algorithm was started again after stopping by itself
     front: list[list[float]] = dataclasses.field(default_factory=list)  # bi-objective runs: (leader, welfare)
     hypervolume: float = math.nan  # of ``front``, against the run's worst values seen (heuristics/README.md)
+    #: the constraint handling the run used: feasibility_first, repair or epsilon ("auto" resolved)
+    constraints: str = ""
+    #: the initial sample: "default" (the algorithm's own) or "hpr" (bilevel-aware starts, heuristics/starts.py)
+    sampling: str = ""
 
 
 def run_heuristic(
@@ -97,6 +107,8 @@ def run_heuristic(
     budget.check()
     info = ProblemInfo.of(problem)
     spec.check_problem(info)
+    constraints = resolve_constraints(resolved.get("constraints"), problem)
+    sampling = str(resolved.get("sampling", "default"))
     start = time.perf_counter()
     status, error = "ok", ""
     restarts: list[int] = []  # one entry per restart, kept when the budget's exception ends the run
@@ -107,7 +119,10 @@ def run_heuristic(
         max_evals=budget.max_evals,
         max_seconds=budget.max_seconds,
     ) as evaluator:
-        pymoo_problem = BiObjectiveProblem(evaluator) if spec.objectives else PymooProblem(evaluator)
+        if spec.objectives:
+            pymoo_problem: PymooProblem = BiObjectiveProblem(evaluator, constraints)
+        else:
+            pymoo_problem = PymooProblem(evaluator, constraints=constraints)
         try:
             optimise(spec, resolved, info, pymoo_problem, seed, restarts)
             reason = "stalled"
@@ -140,6 +155,8 @@ def run_heuristic(
         restarts=len(restarts),
         front=front,
         hypervolume=hv,
+        constraints=constraints,
+        sampling=sampling,
     )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bilevel_bench.heuristics.run import Budget, run_heuristic
-from bilevel_bench.problems.inventory.exact import build_kkt_model, solve_by_dual_vertices, solve_kkt, write_model
+from bilevel_bench.problems.inventory.exact import build_kkt_model, solve_by_dual_vertices, write_model
 from bilevel_bench.problems.inventory.instance import advertising_bound, generate
 from bilevel_bench.problems.inventory.problem import InventoryProblem
 

@@ -13,6 +13,11 @@ scales a period's production down to its tightest resource; the violation is sti
 The follower is solved by one persistent :class:`~bilevel_bench.problems.inventory.follower.FollowerModel`
 per process (the attribute ``_follower_model``, listed in :attr:`InventoryProblem.transient`: dropped when
 the problem is pickled to a worker and rebuilt there on the first evaluation).
+
+Hooks for bilevel-aware heuristics (``relaxation.py``): ``relaxation_starts`` (the high-point relaxation's
+optimum and variants of it), ``project`` (a decision whose follower is infeasible, which happens only with
+caps, moved to the nearest follower-feasible one by an LP) and ``linear_structure`` (the follower LP and the
+leader's part of the KKT baseline).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bilevel_bench.problem import BilevelProblem, ExactResult, FollowerResponse
+from bilevel_bench.problem import INFEASIBLE, BilevelProblem, ExactResult, FollowerResponse
 from bilevel_bench.problems.inventory.follower import FollowerModel
 from bilevel_bench.problems.inventory.instance import InventoryInstance
+from bilevel_bench.problems.inventory.relaxation import Relaxation, project_feasible, relaxation_starts
 
 #: In ``setup = "decision"`` mode, production below SNAP * xmax is no production (and no setup).
 SNAP = 1e-3
@@ -33,8 +39,9 @@ class InventoryProblem(BilevelProblem):
     family = "inventory"
     sense = "max"
     instance: InventoryInstance
-    transient: ClassVar[tuple[str, ...]] = ("_follower_model",)
+    transient: ClassVar[tuple[str, ...]] = ("_follower_model", "_relaxations")
     _follower_model: FollowerModel | None = None
+    _relaxations: dict[bool, Relaxation] | None = None
 
     def __init__(self, instance: InventoryInstance, tie_break: str = "optimistic") -> None:
         super().__init__(instance, tie_break)
@@ -56,6 +63,7 @@ class InventoryProblem(BilevelProblem):
         self._snap = (SNAP * self._xmax).ravel()
         self._period = np.tile(np.arange(T), n)  # the period of each flat index j*T+t
         self._models_built = 0
+        self._relaxation_lps = 0  # LPs of relaxation_starts and project (relaxation.py)
 
     def follower_model(self) -> FollowerModel:
         """This process's persistent follower model (built on first use)."""
@@ -65,9 +73,38 @@ class InventoryProblem(BilevelProblem):
         return self._follower_model
 
     def work_counters(self) -> dict[str, float]:
-        """Follower models built in this process (one per process and problem) and their LP solves."""
+        """Follower models built in this process (one per process and problem), their LP solves, and the LPs
+        of the relaxation hooks (``relaxation_starts``, ``project``)."""
         model = self._follower_model
-        return {"follower_models_built": self._models_built, "follower_lp_solves": model.lp.n_solves if model else 0}
+        return {
+            "follower_models_built": self._models_built,
+            "follower_lp_solves": model.lp.n_solves if model else 0,
+            "relaxation_lp_solves": self._relaxation_lps,
+        }
+
+    def relaxation(self, y_bounds: bool = True) -> Relaxation:
+        """The high-point relaxation's rows (``relaxation.py``; with the KKT baseline's primal bounds on y, or
+        not), built once per process."""
+        if self._relaxations is None:
+            self._relaxations = {}
+        if y_bounds not in self._relaxations:
+            self._relaxations[y_bounds] = Relaxation(self, y_bounds)
+            self._relaxation_lps += self._relaxations[y_bounds].setup_lps
+        return self._relaxations[y_bounds]
+
+    def relaxation_starts(self, n: int, seed: int) -> np.ndarray:
+        """The HPR's optimum, then optima of perturbed or partly fixed HPRs (``relaxation.relaxation_starts``)."""
+        starts, solves = relaxation_starts(self.relaxation(), n, seed)
+        self._relaxation_lps += solves
+        return starts
+
+    def project(self, x: np.ndarray, response: FollowerResponse) -> np.ndarray | None:
+        """Where the follower is infeasible (caps): the nearest follower-feasible decision (L1, an LP;
+        ``relaxation.project_feasible``). None otherwise: the resource rows are kept by ``repair``."""
+        if response.status != INFEASIBLE:
+            return None
+        self._relaxation_lps += 1
+        return project_feasible(self.relaxation(y_bounds=False), np.asarray(x, dtype=float))
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         upper = np.concatenate([self._xmax.ravel(), self.instance.vmax.ravel()])
@@ -126,6 +163,12 @@ class InventoryProblem(BilevelProblem):
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         X, V = self.split(np.asarray(x, dtype=float))
         return {"production": X.round(6).tolist(), "advertising": V.round(6).tolist()}
+
+    def linear_structure(self) -> Any:
+        """The follower LP and the leader's part of ``exact.kkt_inputs`` (without its big-M bounds)."""
+        from bilevel_bench.problems.inventory.exact import _affine_follower, _leader
+
+        return _affine_follower(self.instance), _leader(self)
 
     def solve_exact(self, time_limit: float = 60.0) -> ExactResult:
         """``exact.solve_exact``: the KKT MILP (optimistic), or ``pessimistic.py`` for the pessimistic reading."""

@@ -15,6 +15,10 @@ far x leaves its MPS bounds. Rows with follower columns (coupling rows) are eval
 response, which is bilevel feasibility as MibS defines it; when the follower has no optimal response
 only the rows without follower columns are counted (the core adds its flat penalty and the follower's
 graded infeasibility).
+
+``relaxation_starts`` (for bilevel-aware heuristics, ``starts.py``): the high-point relaxation's LP optimum
+over the problem's box, then its variants (the follower's objective added with a random weight, or a random
+half of the leader's variables fixed), one LP each, counted in ``relaxation_lp_solves``.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class MiblpProblem(BilevelProblem):
         self._leader_only = np.flatnonzero(~np.any(self.sp.Hy != 0, axis=1))  # leader rows without y
         self._engine: FollowerEngine | None = None
         self.n_follower_solves = 0
+        self._relaxation_lps = 0  # LPs of relaxation_starts
 
     def _hpr_box(self) -> tuple[np.ndarray, np.ndarray, str]:
         inst = self.instance
@@ -83,7 +88,19 @@ class MiblpProblem(BilevelProblem):
         return [f"raw MPS leader bounds [{self._lower.min():g}, {self._upper.max():g}] (not tightened)"]
 
     def work_counters(self) -> dict[str, float]:
-        return {"follower_milp_solves": float(self.n_follower_solves)}
+        return {
+            "follower_milp_solves": float(self.n_follower_solves),
+            "relaxation_lp_solves": float(getattr(self, "_relaxation_lps", 0)),
+        }
+
+    def relaxation_starts(self, n: int, seed: int) -> np.ndarray:
+        """The HPR's LP optimum over this box, then its variants (``starts.hpr_starts``)."""
+        from bilevel_bench.problems.miblp.starts import hpr_starts
+
+        lower, upper = self.bounds()
+        starts, solves = hpr_starts(self.sp, lower, upper, self.integer_mask(), n, seed)
+        self._relaxation_lps = getattr(self, "_relaxation_lps", 0) + solves
+        return starts
 
     # -- the leader's space -------------------------------------------------------------------------
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,23 @@ least L1 change, onto the IR/IC polytope (``prices.repair_decision``: at the mar
 that is possible, by an exact LP; else with the allocation moving along the market's affine response); the
 repaired vector is returned only if the exact market and rows certify it and its value is within
 ``prices.REPAIR_MAX_VALUE_CHANGE`` (relative) of the decision's. Anything else is returned unchanged, and the core reports it as it is.
+
+``project`` (the hook of the heuristics' ``constraints = "repair"``): a decision that breaks IR/IC is moved
+onto the IR/IC polytope at the market's allocation X of its own response, by the least L1 change, with one
+LP (``prices._fixed_allocation``, step 1 of the repair above, without its certification and at any size of
+shortfall): decentralized with inelastic demand, one shift per profile added to all its active prices (an
+inactive supplier's price moves with it while it stays out), which leaves the market's answer unchanged, so
+the projected prices are feasible whenever the LP is; centralized, the payment shares at fixed X (the prices,
+hence the allocation, unchanged). Where that LP has no solution (elastic demand, where the allocation pins
+the prices, or no shift within the price box meets IR/IC at that allocation), one linearised step instead
+(``prices._linearised``, step 2 of the repair: the least L1 change of the whole leader vector that meets the
+rows to first order, the allocation moving along the market's affine response on its support, one LP); its
+decision may still fall short by the neglected second-order term, and the run keeps it only if it is not
+worse. The heuristics evaluate the projected decision with the exact market like any other.
+
+``relaxation_starts`` (``relaxation.py``): leader vectors asking the market for the closed form's allocation
+(the virtual-cost relaxation, a lower bound of both versions) and for allocations of perturbed virtual
+costs, priced at the cheapest IR/IC prices inducing them, and the posted price theta^m (always feasible, second).
 """
 
 from __future__ import annotations
@@ -63,6 +80,19 @@ class ProcurementProblem(BilevelProblem):
         if version not in VERSIONS:
             raise InputError("<problem>", "version", f"{version!r} is not one of {VERSIONS}")
         self.version = version
+        self._relaxation_lps = 0  # LPs of relaxation_starts and project
+
+    def work_counters(self) -> dict[str, float]:
+        """LPs solved by ``relaxation_starts`` and ``project`` in this process."""
+        return {"relaxation_lp_solves": self._relaxation_lps}
+
+    def relaxation_starts(self, n: int, seed: int) -> np.ndarray:
+        """The closed form's allocation, the posted price, then perturbed allocations, priced (relaxation.py)."""
+        from bilevel_bench.problems.procurement.relaxation import relaxation_starts
+
+        starts, solves = relaxation_starts(self, n, seed)
+        self._relaxation_lps += solves
+        return starts
 
     def options(self) -> dict[str, Any]:
         return {"version": self.version}
@@ -140,6 +170,21 @@ class ProcurementProblem(BilevelProblem):
         from bilevel_bench.problems.procurement.exact import solve_exact
 
         return solve_exact(self, time_limit)
+
+    def project(self, x: np.ndarray, response: FollowerResponse) -> np.ndarray | None:
+        """The least L1 change onto the IR/IC polytope at the response's allocation (module docstring)."""
+        from bilevel_bench.problems.procurement.prices import _fixed_allocation, _linearised
+
+        if not response.ok or self.leader_violation(x, response) == 0.0:
+            return None
+        lb, ub = self.bounds()
+        x = np.asarray(x, dtype=float)
+        self._relaxation_lps += 1
+        projected = _fixed_allocation(self, x, np.asarray(response.solution["x"], dtype=float))
+        if projected is None:  # the allocation must move (elastic demand, or no shift meets IR/IC)
+            self._relaxation_lps += 1
+            projected = _linearised(self, x)
+        return None if projected is None else np.clip(projected, lb, ub)
 
     def repair_solver_decision(self, x: np.ndarray) -> np.ndarray:
         """Prices (and, centralized, payment shares) that break IR/IC by a solver's tolerance, moved onto the

@@ -7,6 +7,18 @@ Leader objective (maximise): seller j's profit, eq. 10, on the buyer's exact res
 broken with j as the focal seller (``optimistic``: in j's favour; ``pessimistic``: against it). Exact
 baseline: ``exact.solve_exact`` (certified best response).
 
+Starts for bilevel-aware heuristics (``relaxation_starts``): offers at the buyer's acceptance threshold.
+For a fixed quantity D the buyer accepts j exactly when j's price is at most v*(D), the threshold of
+``exact.py`` (closed form over the Pareto subsets of the other offers); j's profit grows with its price, so
+the best accepted offer at D sits at the threshold, capped at R_max. A uniform box sample of (D, R) mostly
+asks too much (offers are accepted only below a mark-up of about 1.9 on the paper's market, out of
+[1, 10]) and earns nothing; these starts are accepted and earn the most their quantity allows. The n starts
+are offers at n quantities D_k (below), each at the mark-up of min(v*(D_k), v(D_k, R_max)) lowered by a
+relative 1e-9 (so that rounding does not put it above the threshold), ordered by that offer's profit, best
+first; quantities at which no accepted offer earns anything are left out. The quantities are both ends of the band (a best response often sits at
+one) and n - 2 points D_k = Dmin + (k + u) (Dmax - Dmin) / (n - 2), k = 0..n-3, u uniform in [0, 1) from
+the seed. Vectorised arithmetic, no follower solve; counted in ``threshold_points``.
+
 :class:`SellerDeviationProblem`: the same decision and objective, but the buyer breaks ties by its one rule
 for all sellers (no focal seller: the sellers' total profit, then lowest index), as in the sellers' game
 (game.py). Not the family's registered problem: under that rule ``optimistic`` is not "best for j".
@@ -69,6 +81,36 @@ class SellerBestResponseProblem(BilevelProblem):
         self.seller = seller
         self.profile = full
         self._given_profile = profile
+        self._threshold_points = 0  # quantities priced by relaxation_starts
+
+    def work_counters(self) -> dict[str, float]:
+        """Quantities priced at the buyer's acceptance threshold by ``relaxation_starts`` in this process."""
+        return {"threshold_points": self._threshold_points}
+
+    def relaxation_starts(self, n: int, seed: int) -> np.ndarray:
+        """Offers at the buyer's acceptance threshold, best first (module docstring)."""
+        from bilevel_bench.problems.seller_buyer.exact import _Threshold
+        from bilevel_bench.problems.seller_buyer.follower import markup, seller_profit
+
+        inst, j = self.instance, self.seller
+        if n < 1:
+            return np.zeros((0, 2))
+        D, R = self.profile[: inst.n], self.profile[inst.n :]
+        strict = not (self.focal_ties and self.tie_break == "optimistic")
+        threshold = _Threshold(inst, j, D, R, strict)
+        u = float(np.random.default_rng(seed).random())
+        lo, hi = float(inst.Dmin[j]), float(inst.Dmax[j])
+        inner = lo + (np.arange(max(n - 2, 0)) + u) * (hi - lo) / max(n - 2, 1)
+        quantities = np.unique(np.concatenate([[lo, hi][:n], inner]))
+        v, accepted, _, _ = threshold.best_price(quantities)
+        self._threshold_points += len(quantities)
+        keep = accepted & (v > 0)
+        quantities, v = quantities[keep], v[keep]
+        marks = np.clip(markup(inst, quantities, v, j) * (1.0 - 1e-9), 1.0, inst.R_max)
+        profit = seller_profit(inst, quantities, v, j)
+        useful = profit > 0
+        order = np.argsort(-profit[useful], kind="stable")
+        return np.column_stack([quantities[useful][order], marks[useful][order]])
 
     def options(self) -> dict[str, Any]:
         profile = None if self._given_profile is None else [float(p) for p in self._given_profile]

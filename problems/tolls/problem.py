@@ -11,6 +11,10 @@ bi-objective view adds the users' total cost (tolls included), to be minimised b
 
 The follower is one persistent :class:`~bilevel_bench.problems.tolls.follower.FollowerModel` per process
 (attribute ``_model``, in :attr:`TollsProblem.transient`: rebuilt lazily in each worker).
+
+Hooks for bilevel-aware heuristics: ``relaxation_starts`` (``relaxation.py``: the paths of the high-point
+relaxation cut by the toll-free alternative, priced by inverse optimisation) and ``linear_structure``. No
+``project``: the leader has no constraint beyond its box, and the users are feasible at every toll vector.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class TollsProblem(BilevelProblem):
         self.network = network_lp(instance)  # plain arrays: pickled with the problem
         self.upper = instance.toll_upper_bounds()
         self._model = None
+        self._relaxation_lps = 0  # LPs of relaxation_starts (relaxation.py)
 
     def model(self) -> FollowerModel:
         """This process's persistent follower model (built on first use)."""
@@ -45,6 +50,18 @@ class TollsProblem(BilevelProblem):
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros_like(self.upper), self.upper.copy()
+
+    def work_counters(self) -> dict[str, float]:
+        """LPs solved by ``relaxation_starts`` in this process."""
+        return {"relaxation_lp_solves": self._relaxation_lps}
+
+    def relaxation_starts(self, n: int, seed: int) -> np.ndarray:
+        """Toll vectors that make the relaxation's paths (and variants) shortest, priced by an LP (relaxation.py)."""
+        from bilevel_bench.problems.tolls.relaxation import relaxation_starts
+
+        starts, solves = relaxation_starts(self.instance, self.network, self.upper, n, seed)
+        self._relaxation_lps += solves
+        return starts
 
     def follower_response(self, x: np.ndarray) -> FollowerResponse:
         return self.model().solve(x, self.tie_break)
@@ -59,6 +76,13 @@ class TollsProblem(BilevelProblem):
     def objectives(self, x: np.ndarray, response: FollowerResponse) -> tuple[float, float]:
         """Bi-objective view: the revenue against minus the users' total cost, tolls included (both max)."""
         return self.leader_objective(x, response), -float(response.value)
+
+    def linear_structure(self) -> Any:
+        """The stacked shortest-path LP (tolls in its costs) and the revenue ``(C T) @ y`` as in ``exact.py``."""
+        from bilevel_bench import kkt
+
+        lb, ub = self.bounds()
+        return self.network.lp, kkt.LeaderSpec(lb=lb, ub=ub, revenue_weight=1.0)
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         arcs = self.instance.arcs[self.instance.toll_arcs]
