@@ -493,4 +493,5 @@ MATHEURISTIC = Heuristic(
     },
     convergence=_converged,
     variables=("real", "integer", "binary"),
+    needs_linear=True,
 )

@@ -47,13 +47,20 @@ class ProblemInfo:
     n_var: int
     n_integer: int
     n_binary: int = 0  # integer variables with bounds [0, 1]
+    family: str = ""
+    bi_objective: bool = False  # the family declares a bi-objective view (BilevelProblem.objectives)
+    linear: bool = False  # the family declares its follower as an LP (BilevelProblem.linear_structure)
 
     @classmethod
     def of(cls, problem: Any) -> ProblemInfo:
+        from bilevel_bench.problem import BilevelProblem
+
         lb, ub = problem.bounds()
         mask = np.asarray(problem.integer_mask(), dtype=bool)
         binary = mask & (np.asarray(lb) == 0) & (np.asarray(ub) == 1)
-        return cls(problem.n_var, int(mask.sum()), int(binary.sum()))
+        bi_objective = type(problem).objectives is not BilevelProblem.objectives
+        linear = type(problem).linear_structure is not BilevelProblem.linear_structure
+        return cls(problem.n_var, int(mask.sum()), int(binary.sum()), problem.family, bi_objective, linear)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,11 +87,27 @@ class Heuristic:
     convergence: Callable[[dict[str, Any]], Termination] | None = None
     objectives: bool = False
     variables: tuple[str, ...] = ("real", "integer")
+    needs_linear: bool = False  # runs only where the family declares an LP follower (linear_structure)
     #: the values a string parameter may take (e.g. ``constraints``); other strings are refused
     choices: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def check_problem(self, info: ProblemInfo, source: str = "<heuristic>", key: str = "heuristic") -> None:
-        """Refuse a problem whose leader variables this heuristic's operators do not handle."""
+        """Refuse a problem this heuristic cannot run on: leader variables its operators do not handle, or a
+        structure it needs that the family does not declare (a bi-objective view, an LP follower)."""
+        if self.objectives and not info.bi_objective:
+            raise InputError(
+                source,
+                key,
+                f"{self.name!r} needs a bi-objective view; family {info.family!r} declares none "
+                "(BilevelProblem.objectives): leave it out of this block with the block's heuristics list",
+            )
+        if self.needs_linear and not info.linear:
+            raise InputError(
+                source,
+                key,
+                f"{self.name!r} needs an LP follower; family {info.family!r} declares no "
+                "linear_structure: leave it out of this block with the block's heuristics list",
+            )
         if info.n_binary and "binary" not in self.variables:
             raise InputError(
                 source,
