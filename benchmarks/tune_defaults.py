@@ -87,10 +87,12 @@ def designs() -> dict[str, list[dict[str, Any]]]:
     pso = _lhs(rng, 5, {"pop_size": (10, 60, "int"), "w": (0.4, 0.9, "lin"), "c": (1.0, 2.5, "lin")})
     for point in pso:
         point["c1"] = point["c2"] = point.pop("c")
+    hpr = {"sampling": "hpr"}  # the bilevel-aware starts (heuristics/starts.py) against the algorithm's own
     return {
-        "ga": [{}, *ga],
-        "de": [{}, *de],
-        "pso": [{}, *pso],
+        "ga": [{}, *ga, hpr],
+        "de": [{}, *de, hpr],
+        "pso": [{}, *pso, hpr],
+        "memetic_ga": [{}, hpr, {"local_search": "polish"}, {"local_search": "polish", **hpr}],
         "cmaes": [{}, *({"sigma": s} for s in (0.05, 0.1, 0.3, 0.5))],
         "pattern_search": [{}, *({"init_delta": d} for d in (0.05, 0.1, 0.5)), {"init_delta": 0.25, "init_rho": 0.25}],
         "matheuristic": [
@@ -106,6 +108,17 @@ def designs() -> dict[str, list[dict[str, Any]]]:
 #: the same configurations; "default" in the tables means these.
 PRE_TUNING_DEFAULTS: dict[str, dict[str, Any]] = {
     "ga": {"pop_size": 50, "crossover_prob": 0.9, "crossover_eta": 15.0, "mutation_eta": 20.0, "anchors": True},
+    "memetic_ga": {
+        "pop_size": 50,
+        "crossover_prob": 0.9,
+        "crossover_eta": 15.0,
+        "mutation_eta": 20.0,
+        "anchors": True,
+        "ls_every": 10,
+        "ls_iters": 5,
+        "ls_step": 0.2,
+        "local_search": "compass",
+    },
     "de": {"pop_size": 50, "F": 0.5, "CR": 0.9},
     "pso": {"pop_size": 25, "w": 0.9, "c1": 2.0, "c2": 2.0, "adaptive": True},
     "cmaes": {"sigma": 0.2, "restarts": 9},
@@ -120,7 +133,10 @@ def full_params(heuristic: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def label(overrides: dict[str, Any]) -> str:
-    return "default" if not overrides else ", ".join(f"{k}={v:g}" for k, v in overrides.items())
+    def text(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+    return "default" if not overrides else ", ".join(f"{k}={text(v)}" for k, v in overrides.items())
 
 
 # -- instances and references ----------------------------------------------------------------------------

@@ -51,6 +51,8 @@ FOLLOWER_FAILURE_VIOLATION = 1e6
 
 #: Significant digits kept of every leader value and violation (:func:`canonical_value`).
 VALUE_DIGITS = 10
+#: The relative error :func:`canonical_value` may add (half a unit in the tenth digit): compare values with it.
+VALUE_REL = 0.5 * 10.0 ** (1 - VALUE_DIGITS)
 
 
 def canonical_value(value: float) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bilevel_bench.problem import VALUE_REL
 from bilevel_bench.problems.procurement.exact import (
     closed_form,
     closed_form_decision,
@@ -83,7 +84,7 @@ def test_centralized_value_two_ways(inst, expost_ir, elastic):
     assert result.objective == pytest.approx(form["value"], rel=1e-6, abs=1e-6)
     exact = ProcurementProblem(inst, version="centralized").exact(30.0)  # the envelope decision, certified
     assert exact.status == "optimal" and exact.verification == "agree"
-    assert exact.objective == pytest.approx(form["value"], rel=1e-12)
+    assert exact.objective == pytest.approx(form["value"], rel=VALUE_REL)
 
 
 def test_expost_ir_costs_the_centralized_buyer_nothing():
@@ -177,7 +178,7 @@ def test_decentralized_costs_more_under_expost_ir_and_elastic_demand():
         assert decentral.objective >= decentral.bound - 1e-6
     # plain interim IR and inelastic demand on the same draws: the closed form is attained, no gap
     plain = generate(model="hm", n=2, m=3, seed=1)
-    assert ProcurementProblem(plain).exact(30.0).objective == pytest.approx(closed_form(plain)["value"], rel=1e-12)
+    assert ProcurementProblem(plain).exact(30.0).objective == pytest.approx(closed_form(plain)["value"], rel=VALUE_REL)
 
 
 def test_elastic_prices_are_pinned_to_the_allocation():
@@ -212,7 +213,7 @@ def test_problem_exact_solution_evaluates_to_its_objective(version):
     assert evaluation.feasible  # the closed form's decision: IR/IC exactly, not to a solver's tolerance
     assert evaluation.value == pytest.approx(result.objective, rel=1e-12)
     assert result.status == "optimal" and result.verification == "agree"
-    assert result.objective == pytest.approx(result.bound, rel=1e-12)
+    assert result.objective == pytest.approx(result.bound, rel=VALUE_REL)
     assert result.objective == pytest.approx(10.8542780749, rel=1e-9)
     # certified by the closed form (a lower bound attained by a feasible decision): no solver needed
     assert "closed form" in result.method and "closed form 10.854" in result.notes
@@ -231,7 +232,7 @@ def test_centralized_closed_form_is_attained_where_decentralized_prices_cannot()
     centralized = ProcurementProblem(inst, version="centralized")
     vector, _ = closed_form_decision(centralized, form)
     evaluation = centralized.evaluate(vector)
-    assert evaluation.feasible and evaluation.value == pytest.approx(form["value"], abs=1e-9)
+    assert evaluation.feasible and evaluation.value == pytest.approx(form["value"], rel=VALUE_REL)
     # the decentralized baseline still returns a value: the cheapest prices at d, or better, within SCIP's limit
     result = ProcurementProblem(inst).exact(2.0)
     assert result.verification == "agree" and result.objective <= 11.1440283 + 1e-7

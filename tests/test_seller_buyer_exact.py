@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from bilevel_bench.problem import ExactStatus, tie_tolerance
+from bilevel_bench.problem import VALUE_REL, ExactStatus, tie_tolerance
 from bilevel_bench.problems.seller_buyer import exact
 from bilevel_bench.problems.seller_buyer.exact import best_response
 from bilevel_bench.problems.seller_buyer.instance import SellerBuyerInstance, generate
@@ -82,7 +82,7 @@ def test_certified_best_response_against_brute_force(tie_break):
         assert brute <= br.bound + 1e-9  # the bound is an upper bound
         assert br.profit >= brute - br.tolerance - 1e-9  # and the incumbent is at least as good as the grid
         problem = SellerBestResponseProblem(inst, tie_break, seller=j, profile=[*D, *R])
-        assert problem.evaluate(np.array([br.D, br.R])).value == pytest.approx(br.profit, abs=1e-9)
+        assert problem.evaluate(np.array([br.D, br.R])).value == pytest.approx(br.profit, rel=VALUE_REL)
         checked += 1
     assert checked == 9
 
@@ -96,7 +96,7 @@ def test_bound_holds_for_the_game_rule_and_a_fine_one_dimensional_grid():
         assert float(fine.max()) <= br.bound + 1e-9
         assert br.profit >= float(fine.max()) - br.tolerance
         deviation = SellerDeviationProblem(inst, seller=j, profile=[*D, *R])
-        assert deviation.evaluate(np.array([br.D, br.R])).value == pytest.approx(br.profit, abs=1e-9)
+        assert deviation.evaluate(np.array([br.D, br.R])).value == pytest.approx(br.profit, rel=VALUE_REL)
 
 
 def _monopoly() -> SellerBuyerInstance:
