@@ -2,7 +2,7 @@
 
 Run: python benchmarks/grid_parallel.py [--seeds 4] [--evals 3000] [--repeats 2]
 
-The grid: GA and DE on two inventory instances and two tolls instances, ``--seeds`` seeds each (16 runs with
+The grid: GA and DE on two inventory instances and two tolls instances, ``--seeds`` seeds each (32 runs with
 the defaults), no exact baseline (it is solved once per instance and would be a serial tail). Each side runs
 the whole grid into a fresh temporary directory, through the same entry point as ``bilevel-bench run``
 (``bilevel_bench.run_grid``), in interleaved rounds; the best wall time of each side is kept. The two sides'
@@ -49,8 +49,12 @@ def one_side(spec: dict[str, Any], jobs: int) -> tuple[float, list[tuple[Any, ..
         start = time.perf_counter()
         results = bb.run_grid(spec, out=Path(tmp) / "out", jobs=jobs, resume=False)
         wall = time.perf_counter() - start
-        runs = results.runs.sort_values(["family", "instance", "heuristic", "seed"])
-        rows = list(runs[["family", "instance", "heuristic", "seed", "best_value", "n_evals"]].itertuples(index=False))
+        runs = results.runs.sort_values(["problem", "instance", "heuristic", "seed"])
+        rows = list(
+            runs[["problem", "instance", "heuristic", "seed", "status", "best_value", "n_evals"]].itertuples(
+                index=False
+            )
+        )
     return wall, rows
 
 
@@ -61,7 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     spec = grid(args.seeds, args.evals)
-    n_runs = 4 * 2 * args.seeds
+    n_runs = 4 * 2 * args.seeds  # instances x heuristics x seeds
     header(f"grid_parallel: {n_runs} runs of {args.evals} evaluations, --jobs 2 vs --jobs 1")
     best = {1: float("inf"), 2: float("inf")}
     rows: dict[int, list[tuple[Any, ...]]] = {}

@@ -10,7 +10,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,31 @@ from bilevel_bench import __version__
 from bilevel_bench.errors import InputError
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's stop), handled as Ctrl-C: the process pool's workers are stopped,
+    the output directory's lock is released and finished runs stay saved. Without it Python dies at once and
+    leaves its pool's workers running, orphaned."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning  # a skipped plugin is one line on stderr, not a traceback
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers live
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _handle(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Run the command; every failure becomes one line and an exit status."""
     try:
         return int(args.handler(args) or 0)
     except InputError as exc:
@@ -31,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (stdout must stay open until exit)
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except OSError as exc:  # the disk is full, a path vanished, permissions changed under us
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(

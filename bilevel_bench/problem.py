@@ -76,7 +76,12 @@ def tie_tolerance(optimum: float) -> float:
 
 def gap_pct(value: Any, reference: Any, sense: Any) -> Any:
     """How far ``value`` falls short of ``reference`` in the leader's ``sense`` ("max"/"min"), in % of
-    |reference|: >= 0 unless it beats it, nan where either is missing. Vectorised over numpy arrays.
+    max(|reference|, 1): >= 0 unless it beats it, nan where either is missing. Vectorised over numpy arrays.
+
+    The floor of 1 leader unit: a gap relative to a reference of 0 (BOBILib's ``knapsack`` has optimum 0) is
+    undefined, and dividing by a tiny number printed 1e11 % for a value one unit off; below one unit in
+    magnitude the gap is therefore the shortfall in leader units, times 100 (the usual convention
+    |f - f*| / max(1, |f*|)). At every shipped reference but that one, |reference| >= 1 and nothing changes.
 
     Values within the follower's tie tolerance of the reference count as equal (gap 0): a follower that
     treats responses within ``tie_tolerance`` as tied lets a leader gain up to about that much over an exact
@@ -89,7 +94,7 @@ def gap_pct(value: Any, reference: Any, sense: Any) -> Any:
     gap = np.where(
         np.abs(shortfall) <= 2.0 * tie_tolerance(reference),
         0.0,
-        100.0 * shortfall / np.maximum(np.abs(reference), 1e-9),
+        100.0 * shortfall / np.maximum(np.abs(reference), 1.0),
     )
     return np.where(np.isnan(value) | np.isnan(reference), math.nan, gap)
 

@@ -33,6 +33,9 @@ def _problem(sense: str) -> InventoryProblem:
             -3.0 * tie_tolerance(100.0),
         ),  # outside it: 100 * shortfall / 100
         ("max", math.nan, 100.0, math.nan),
+        ("min", 1.0, 0.0, 100.0),  # a reference of 0 (BOBILib knapsack): one unit off is 100 %, not 1e11 %
+        ("max", 0.25, 0.5, 25.0),  # |reference| < 1: the shortfall in leader units, times 100
+        ("min", -1.5, -2.0, 25.0),  # |reference| >= 1: relative, as everywhere else
     ],
 )
 def test_gap_pct(sense, value, reference, gap):
