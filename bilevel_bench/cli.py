@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning  # a skipped plugin is one line on stderr, not a traceback
-    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers live
+    # a grid's pool of workers must be stopped on SIGTERM; other commands keep Python's default (die at once)
+    in_main_thread = threading.current_thread() is threading.main_thread() and args.handler is _cmd_run
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         return _handle(args)

@@ -144,7 +144,8 @@ class ExactStatus(enum.StrEnum):
     UNBOUNDED = "unbounded"
     #: this baseline does not cover this instance or reading; ``notes`` says why
     UNSUPPORTED = "unsupported"
-    #: the solver failed, or its decision failed the re-evaluation with the exact follower (``notes``)
+    #: the solver failed, or its decision failed the re-evaluation with the exact follower, or there is no
+    #: value at all (no incumbent, and the fallback decision could not be re-evaluated in time) (``notes``)
     ERROR = "error"
     #: a reference taken from a library (a published optimum or best-known value), not solved here
     PUBLISHED = "published"
@@ -155,6 +156,8 @@ PUBLISHED_KINDS = ("published_optimal", "published_best_known")
 
 #: How the core's re-evaluation of an exact result's decision came out (``ExactResult.verification``).
 VERIFY_AGREE, VERIFY_MISMATCH, VERIFY_INFEASIBLE, VERIFY_NONE = "agree", "mismatch", "infeasible", "no_decision"
+#: The re-evaluation did not finish within its time limit: the value is not re-verified (and not claimed optimal).
+VERIFY_TIMEOUT = "timeout"
 
 
 @dataclasses.dataclass

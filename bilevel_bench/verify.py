@@ -13,7 +13,11 @@ Two users:
   - it differs: an ``optimal`` claim becomes ``feasible`` (the re-evaluated decision is feasible, its
     optimality is not proven), the bound is kept, and the notes give both numbers (``mismatch``);
   - the decision is bilevel infeasible: the status becomes ``error``, the objective is nan, the bound is
-    kept, and the notes give the solver's value and the follower's status (``infeasible``).
+    kept, and the notes give the solver's value and the follower's status (``infeasible``);
+  - the re-evaluation does not finish within its own time limit (as long as the solve's: exact routing of
+    a large retail instance can take far longer than the solve): the solver's value is reported, an
+    ``optimal`` claim becomes ``feasible``, a result without any value becomes ``error``, and the notes say
+    so (``timeout``).
   A ``published`` reference with a decision is verified the same way, and keeps the published value as
   its objective when the decision reproduces it. The re-evaluation uses the problem's options, except
   those the family names in :meth:`BilevelProblem.reference_options` (a baseline that routes exactly is
@@ -28,12 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bilevel_bench import limits
 from bilevel_bench.errors import InputError
 from bilevel_bench.problem import (
+    LIMIT,
     VERIFY_AGREE,
     VERIFY_INFEASIBLE,
     VERIFY_MISMATCH,
     VERIFY_NONE,
+    VERIFY_TIMEOUT,
     Evaluation,
     ExactResult,
     ExactStatus,
@@ -87,11 +94,12 @@ def verified_exact(problem: BilevelProblem, time_limit: float) -> ExactResult:
         raise
     except Exception as exc:  # a solver failure is a result, never a crash of the grid
         return ExactResult(math.nan, math.nan, ExactStatus.ERROR, time.perf_counter() - start, {}, notes=_one_line(exc))
-    return verify_exact(problem, result)
+    return verify_exact(problem, result, time_limit)
 
 
-def verify_exact(problem: BilevelProblem, result: ExactResult) -> ExactResult:
-    """Apply the re-verification rule to ``result`` (in place) and return it."""
+def verify_exact(problem: BilevelProblem, result: ExactResult, time_limit: float | None = None) -> ExactResult:
+    """Apply the re-verification rule to ``result`` (in place) and return it; the re-evaluation gets
+    ``time_limit`` seconds (None: no limit)."""
     x = result.x
     if x is None:
         if result.status in (ExactStatus.OPTIMAL, ExactStatus.FEASIBLE):
@@ -103,8 +111,20 @@ def verify_exact(problem: BilevelProblem, result: ExactResult) -> ExactResult:
     if not np.array_equal(x, np.asarray(result.solution["x"], dtype=float)):
         result.solution = {**result.solution, "x": x.tolist()}
         result.notes = _join(result.notes, "decision repaired within solver tolerance before verification")
-    evaluation = reevaluate(problem, x, **problem.reference_options())
+    with limits.deadline(None if time_limit is None else time.time() + time_limit):
+        evaluation = reevaluate(problem, x, **problem.reference_options())
     claimed = result.objective
+    if evaluation.follower.status == LIMIT:
+        result.verification = VERIFY_TIMEOUT
+        within = "its time limit" if time_limit is None else f"its {time_limit:g} s limit"
+        why = f"not re-verified: the re-evaluation did not finish within {within}"
+        if math.isnan(claimed):  # no value at all: the solver found none and the decision could not be valued
+            _downgrade(result, ExactStatus.ERROR, f"no incumbent value: {why}")
+        elif result.status is ExactStatus.OPTIMAL:
+            _downgrade(result, ExactStatus.FEASIBLE, why)
+        else:
+            result.notes = _join(result.notes, why)
+        return result
     if not evaluation.feasible:
         why = evaluation.follower.status if not evaluation.follower.ok else f"violation {evaluation.violation:.3g}"
         result.verification = VERIFY_INFEASIBLE
