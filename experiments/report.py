@@ -1515,7 +1515,7 @@ def _introduction(b: Builder, results: Results, results_dir: Path) -> None:
     )
     b.heading(2, "Definitions")
     b.text(
-        "*Gap*: `100 (reference - value) / |reference|` in the leader's sense (min: the other way round), the "
+        "*Gap*: `100 (reference - value) / max(|reference|, 1)` in the leader's sense (min: the other way round), the "
         "`gap_pct` column of runs.csv and history.csv: 0 is the reference, a positive gap a shortfall; values "
         "within twice the followers' tie tolerance of the reference count as equal. *Reference kinds*: "
         "`proven_optimal` (the exact baseline proved it), `published_optimal` (a library's optimum) are "

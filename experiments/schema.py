@@ -73,7 +73,12 @@ RUNS = _cols(
     ("verify_status", "str", "agree, mismatch, infeasible:<follower status> or no_solution"),
     ("reference_value", "float", "the value gap_pct is measured against", "leader units"),
     ("reference_kind", "str", "proven_optimal, published_optimal, published_best_known, exact_incumbent or best_found"),
-    ("gap_pct", "float", "100 (reference - best) / max(|reference|, 1) in the leader's sense (0 within the tie band)", "%"),
+    (
+        "gap_pct",
+        "float",
+        "100 (reference - best) / max(|reference|, 1) in the leader's sense (0 within the tie band)",
+        "%",
+    ),
     ("beats_reference", "bool", "the verified value is better than the reference beyond the tie band"),
     ("n_evals", "int", "leader evaluations used (cache hits included)", "evaluations"),
     ("n_unique", "int", "leader decisions whose followers were solved", "evaluations"),
