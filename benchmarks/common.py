@@ -36,6 +36,13 @@ def footer() -> None:
     print(f"# after: {load_average()}")
 
 
+def timed(function: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds of this process, result) of one call of ``function``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
 def best_of(functions: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str, float]:
     """Seconds of each function, the best of ``repeats`` interleaved rounds (so load hits both sides)."""
     best = dict.fromkeys(functions, float("inf"))

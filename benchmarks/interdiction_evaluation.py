@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from common import best_of, footer, header
+from common import best_of, footer, header, timed
 
 from bilevel_bench.heuristics.run import Budget, run_heuristic
 from bilevel_bench.problems.interdiction.follower import solve_cpsat, solve_follower
@@ -93,12 +92,6 @@ def naive_ga(inst: InterdictionInstance, evals: int, pop_size: int, seed: int) -
     )
     result = minimize(Naive(), algorithm, ("n_evals", evals), seed=seed)
     return float(result.F[0]) if result.F is not None else math.nan
-
-
-def timed(function: Any) -> tuple[float, float, Any]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    value = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, value
 
 
 def ga_loop(name: str, evals: int, pop_size: int = 40, seed: int = 1) -> None:

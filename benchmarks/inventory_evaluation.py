@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from common import footer, header, ratio_line
+from common import footer, header, ratio_line, timed
 
 from bilevel_bench.heuristics.evaluator import BatchEvaluator
 from bilevel_bench.problem import FOLLOWER_FAILURE_VIOLATION, Evaluation
@@ -55,19 +55,12 @@ def reference_evaluate(problem: InventoryProblem, x: np.ndarray) -> Evaluation:
     return Evaluation(problem.leader_objective(x, response), violation, response)
 
 
-def clocks(function: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(wall seconds, CPU seconds of this process, result) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, result
-
-
 def interleaved(functions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, float, Any]]:
     """Best wall and best CPU seconds of each function over ``repeats`` interleaved rounds, last result."""
     best: dict[str, tuple[float, float, Any]] = {name: (math.inf, math.inf, None) for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
-            wall, cpu, result = clocks(function)
+            wall, cpu, result = timed(function)
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu), result)
     return best
 

@@ -120,12 +120,6 @@ def naive_evaluate(inst: MiblpInstance, sp: Split, x: np.ndarray) -> tuple[float
     return float(sp.cx @ x + sp.cy @ values + sp.offset), 0.0
 
 
-def timed(function: Any) -> tuple[float, float, Any]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    value = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instance", default="miblp_20_20_50_0110_10_1")

@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import time
 from typing import Any
 
 import numpy as np
-from common import footer, header, ratio_line
+from common import footer, header, ratio_line, timed
 
 from bilevel_bench.heuristics.run import Budget, run_heuristic
 from bilevel_bench.problems.retail import FAMILY
@@ -76,12 +75,6 @@ def run_naive(inst: RetailInstance, tie_break: str, mode: str, evals: int, seed:
 
     result = minimize(Naive(), GA(pop_size=40), ("n_evals", evals), seed=seed)
     return -float(result.F[0]) if result.F is not None else math.nan
-
-
-def timed(function: Any) -> tuple[float, float, Any]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    value = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, value
 
 
 def main() -> None:
