@@ -19,6 +19,7 @@ values of the same kind; the GA with pymoo's own duplicate elimination may diffe
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 from typing import Any
@@ -94,7 +95,9 @@ def main() -> None:
     for label, cls in (("ours", RetailProblem), ("ours, no route cache", UncachedRetailProblem)):
         problem = cls(inst, tie_break=args.tie_break, routing=args.routing)
         wall, cpu, result = timed(
-            lambda p=problem: run_heuristic(p, "ga", {"pop_size": 40}, seed=1, budget=Budget(max_evals=args.evals))
+            functools.partial(
+                run_heuristic, problem, "ga", {"pop_size": 40}, seed=1, budget=Budget(max_evals=args.evals)
+            )
         )
         rows[label] = (wall, cpu, result.best_value, problem.work_counters())
     if not args.no_naive:
