@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from bilevel_bench.errors import InputError
-from bilevel_bench.experiments.results import TABLES, read_results, table_path
+from bilevel_bench.experiments.results import TABLES, pid_alive, read_results, table_path
 
 TARGETS = (0.1, 1.0, 5.0)  # success rates and ERT (%)
 TIME_TARGET = 1.0  # the summary's time and solves to target (%)
@@ -1444,19 +1444,9 @@ def _remove_stale(link: Path) -> None:
         if not match or match["name"] != link.name or path.name == current or not path.is_dir():
             continue
         pid = int(match["pid"])
-        if pid != os.getpid() and _alive(pid):
+        if pid != os.getpid() and pid_alive(pid):
             continue
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- the sections ------------------------------------------------------------------------------------------------

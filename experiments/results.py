@@ -292,6 +292,18 @@ def update_document(path: Path) -> bool:
     return new != text
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (one we may not signal counts as running). Used for the
+    output directory's lock and the report's staging folders, whose owners may have been killed."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

@@ -50,6 +50,7 @@ from bilevel_bench import __version__, limits
 from bilevel_bench.errors import InputError
 from bilevel_bench.experiments import schema
 from bilevel_bench.experiments.grid import ExactSpec, Grid, RunSpec
+from bilevel_bench.experiments.results import pid_alive
 from bilevel_bench.heuristics.evaluator import cpu_count
 from bilevel_bench.heuristics.run import run_heuristic
 from bilevel_bench.problem import gap_pct, tie_tolerance
@@ -206,21 +207,9 @@ def _stale(lock: Path) -> str | None:
             return f"unreadable lock file {text[:40]!r}"
     if host != socket.gethostname():
         return None  # another machine's process: cannot tell; the user decides
-    if not _alive(pid):
+    if not pid_alive(pid):
         return f"pid {pid} is not running"
-    if pid == os.getpid():
-        return None
     return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- the work done in workers (plain data in, plain rows out) ----------------------------------------------
