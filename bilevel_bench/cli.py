@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning  # a skipped plugin is one line on stderr, not a traceback
-    # a grid's pool of workers must be stopped on SIGTERM; other commands keep Python's default (die at once)
-    in_main_thread = threading.current_thread() is threading.main_thread() and args.handler is _cmd_run
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    # a grid's pool of workers must be stopped on SIGTERM; other commands keep Python's default (die at once).
+    # Handlers can only be set from the main thread.
+    catch_sigterm = args.handler is _cmd_run and threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if catch_sigterm else None
     try:
         return _handle(args)
     finally:
-        if in_main_thread:
+        if catch_sigterm:
             signal.signal(signal.SIGTERM, previous)
 
 
